@@ -1,0 +1,68 @@
+"""Lot'ôcar: solidarity carpooling for the Lot (46)."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+
+from lotocar.config import PROJECT_ROOT, load_config
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(load_config(app.instance_path))
+    if test_config:
+        app.config.from_mapping(test_config)
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING"))
+    logging.getLogger("lotocar").setLevel(os.environ.get("LOTOCAR_LOG_LEVEL", "INFO"))
+
+    from lotocar import models  # noqa: F401  (registers every table)
+    from lotocar.extensions import csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Connectez-vous pour accéder à cette page."
+    login_manager.login_message_category = "info"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from lotocar.auth.models import User
+
+        try:
+            return db.session.get(User, int(user_id))
+        except (TypeError, ValueError):
+            return None
+
+    from lotocar.notifications import gateway
+
+    gateway.init_app(app)
+
+    from lotocar.web import register_web
+
+    register_web(app)
+
+    from lotocar.auth.views import bp as auth_bp
+    from lotocar.communes.views import bp as communes_bp
+    from lotocar.offers.views import bp as offers_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(communes_bp)
+    app.register_blueprint(offers_bp)
+
+    from lotocar.cli import register_cli
+
+    register_cli(app)
+    return app

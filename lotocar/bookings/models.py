@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import Date, Enum, Float, ForeignKey, Index, Integer
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lotocar.core.timeutil import utcnow
+from lotocar.core.types import UTCDateTime
+from lotocar.extensions import db
+
+
+class BookingStatus(str, enum.Enum):
+    PROPOSED = "proposed"
+    ACCEPTED_BY_DRIVER = "accepted_by_driver"
+    CONFIRMED = "confirmed"
+    DONE = "done"
+    DECLINED = "declined"
+    CANCELLED_BY_PASSENGER = "cancelled_by_passenger"
+    CANCELLED_BY_DRIVER = "cancelled_by_driver"
+    CANCELLED_BY_OPERATOR = "cancelled_by_operator"
+    NO_SHOW = "no_show"
+
+
+# Statuses that hold a seat in the driver's car for that day.
+SEAT_HOLDING = frozenset(
+    {BookingStatus.PROPOSED, BookingStatus.ACCEPTED_BY_DRIVER, BookingStatus.CONFIRMED,
+     BookingStatus.DONE}
+)
+
+
+class Booking(db.Model):
+    """A request assigned to one occurrence (local date) of an offer."""
+
+    __tablename__ = "bookings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("trip_requests.id"), index=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id"))
+    occurrence_date: Mapped[date] = mapped_column(Date)
+    seats: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[BookingStatus] = mapped_column(
+        Enum(BookingStatus, name="booking_status", native_enum=False, length=30,
+             values_callable=lambda e: [m.value for m in e]),
+        default=BookingStatus.PROPOSED,
+    )
+    pickup_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    dropoff_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    detour_min: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+    request: Mapped["TripRequest"] = relationship()  # noqa: F821
+    offer: Mapped["Offer"] = relationship()  # noqa: F821
+
+    __table_args__ = (Index("ix_bookings_offer_day", "offer_id", "occurrence_date"),)

@@ -1,0 +1,14 @@
+"""`flask` commands, grouped per feature."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_cli(app: Flask) -> None:
+    from lotocar.auth.cli import operators_cli
+    from lotocar.communes.cli import communes_cli
+    from lotocar.demo.cli import demo_cli
+
+    app.cli.add_command(communes_cli)
+    app.cli.add_command(demo_cli)
+    app.cli.add_command(operators_cli)

@@ -1,0 +1,107 @@
+"""Configuration read from environment variables (and a `.env` file when present).
+
+Every variable is documented in the README ("Configuration").
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEV_SECRET_KEY = "dev-only-not-secret"
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on", "oui"}
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+class ConfigError(RuntimeError):
+    """Raised when the environment describes an unsafe or impossible configuration."""
+
+
+def load_config(instance_path: str) -> dict[str, object]:
+    """Build the Flask configuration mapping from the environment."""
+    load_dotenv(PROJECT_ROOT / ".env", override=False)
+    env = os.environ.get("APP_ENV", "development").strip().lower()
+    if env not in {"development", "production", "testing"}:
+        raise ConfigError(f"APP_ENV must be development, production or testing, not {env!r}")
+    production = env == "production"
+
+    secret = os.environ.get("SECRET_KEY", "")
+    if not secret:
+        if production:
+            raise ConfigError("SECRET_KEY must be set when APP_ENV=production")
+        secret = DEV_SECRET_KEY
+
+    default_db = "sqlite:///" + str(Path(instance_path) / "lotocar.db")
+    database_url = os.environ.get("DATABASE_URL") or default_db
+    if database_url.startswith("postgres://"):  # Heroku-style URLs
+        database_url = "postgresql://" + database_url[len("postgres://"):]
+
+    return {
+        "APP_ENV": env,
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "TIMEZONE": os.environ.get("TIMEZONE", "Europe/Paris"),
+        # Session cookies: Secure outside development (local http would drop them).
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", production),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", production),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "PERMANENT_SESSION_LIFETIME": _int("SESSION_LIFETIME_DAYS", 30) * 86400,
+        "WTF_CSRF_ENABLED": _bool("WTF_CSRF_ENABLED", True),
+        "WTF_CSRF_TIME_LIMIT": None,
+        "WTF_I18N_ENABLED": False,  # WTForms' own French messages (see lotocar.core.forms)  # tied to the session instead of a clock
+        # Rate limits (Flask-Limiter); memory:// is per process, use redis:// in production.
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
+        "CODE_SEND_LIMIT": os.environ.get("CODE_SEND_LIMIT", "5 per 15 minutes;20 per day"),
+        "LOGIN_LIMIT": os.environ.get("LOGIN_LIMIT", "10 per 15 minutes"),
+        "OTP_TTL_MINUTES": _int("OTP_TTL_MINUTES", 10),
+        "OTP_MAX_ATTEMPTS": _int("OTP_MAX_ATTEMPTS", 5),
+        "OTP_MAX_PER_PHONE": _int("OTP_MAX_PER_PHONE", 3),  # codes per phone per 15 minutes
+        # SMS (issue #5 wires Twilio; empty = development gateway that only logs).
+        "SMS_GATEWAY": os.environ.get("SMS_GATEWAY", "dev"),
+        "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID", ""),
+        "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN", ""),
+        "TWILIO_API_KEY": os.environ.get("TWILIO_API_KEY", ""),
+        "TWILIO_API_SECRET": os.environ.get("TWILIO_API_SECRET", ""),
+        "SMS_SENDER": os.environ.get("SMS_SENDER", "LOTOCAR"),
+        "TWILIO_MESSAGING_SERVICE_SID": os.environ.get("TWILIO_MESSAGING_SERVICE_SID", ""),
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", ""),
+        "OPERATOR_PHONE": os.environ.get("OPERATOR_PHONE", "05 31 60 09 03"),
+        # Router used by the matcher (issue #3).
+        "ROUTER": os.environ.get("ROUTER", "straight"),
+        "ROUTER_CIRCUITY": _float("ROUTER_CIRCUITY", 1.3),
+        "ROUTER_SPEED_KMH": _float("ROUTER_SPEED_KMH", 60.0),
+        "OSRM_URL": os.environ.get("OSRM_URL", ""),
+        "OSRM_TIMEOUT_S": _float("OSRM_TIMEOUT_S", 2.0),
+        # Front end
+        "DSFR_DIST": os.environ.get(
+            "DSFR_DIST", str(PROJECT_ROOT / "node_modules" / "@gouvfr" / "dsfr" / "dist")
+        ),
+        "MAP_TILE_URL": os.environ.get(
+            "MAP_TILE_URL", "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"
+        ),
+        "COMMUNES_CSV": os.environ.get(
+            "COMMUNES_CSV", str(PROJECT_ROOT / "data" / "communes" / "communes_lot.csv")
+        ),
+    }

@@ -1,0 +1,51 @@
+"""Time helpers: UTC in the database, Europe/Paris on screen."""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timezone
+from zoneinfo import ZoneInfo
+
+PARIS = ZoneInfo("Europe/Paris")
+
+WEEKDAY_NAMES_FR = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
+WEEKDAY_SHORT_FR = ["lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."]
+MONTH_NAMES_FR = [
+    "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+    "septembre", "octobre", "novembre", "décembre",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def today_local(tz: ZoneInfo = PARIS) -> date:
+    return datetime.now(tz).date()
+
+
+def local_to_utc(day: date, at: time, tz: ZoneInfo = PARIS) -> datetime:
+    """Wall-clock time in `tz` on `day` → aware UTC datetime.
+
+    A time that does not exist (spring-forward gap) is resolved by zoneinfo's fold=0 rule,
+    which moves it forward by the gap; an ambiguous one (autumn) takes the first (summer)
+    instant. The matcher applies the same rule.
+    """
+    return datetime.combine(day, at, tzinfo=tz).astimezone(timezone.utc)
+
+
+def to_local(value: datetime, tz: ZoneInfo = PARIS) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(tz)
+
+
+def format_date_fr(day: date) -> str:
+    return f"{WEEKDAY_NAMES_FR[day.weekday()]} {day.day} {MONTH_NAMES_FR[day.month - 1]} {day.year}"
+
+
+def format_time_fr(at: time | datetime) -> str:
+    return f"{at.hour:02d}:{at.minute:02d}"
+
+
+def format_datetime_fr(value: datetime, tz: ZoneInfo = PARIS) -> str:
+    local = to_local(value, tz)
+    return f"{format_date_fr(local.date())} à {format_time_fr(local)}"

@@ -1,0 +1,15 @@
+"""Import every model so that SQLAlchemy's registry and Alembic see the whole schema."""
+from lotocar.audit.models import AuditEntry
+from lotocar.auth.models import PhoneCode, Role, User
+from lotocar.bookings.models import Booking, BookingStatus
+from lotocar.communes.models import Commune
+from lotocar.drivers.models import Driver
+from lotocar.offers.models import Offer, OfferKind, OfferStatus
+from lotocar.passengers.models import Passenger
+from lotocar.requests.models import RequestMode, RequestReason, RequestStatus, TripRequest
+
+__all__ = [
+    "AuditEntry", "Booking", "BookingStatus", "Commune", "Driver", "Offer", "OfferKind",
+    "OfferStatus", "Passenger", "PhoneCode", "RequestMode", "RequestReason", "RequestStatus",
+    "Role", "TripRequest", "User",
+]

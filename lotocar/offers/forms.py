@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from wtforms import (DateField, DecimalField, IntegerField, RadioField, SelectMultipleField,
+                     StringField, TextAreaField, TimeField, widgets)
+from wtforms.validators import Length, NumberRange, Optional
+
+from lotocar.core.forms import BaseForm, CommuneField, strip_filter
+from lotocar.core.timeutil import WEEKDAY_NAMES_FR
+from lotocar.offers.operations import place_input
+from lotocar.offers.rules import OfferInput
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+
+def _coord(label: str, low: float, high: float) -> DecimalField:
+    return DecimalField(label, places=6, validators=[
+        Optional(), NumberRange(low, high, message=f"Valeur entre {low} et {high}.")],
+        render_kw={"inputmode": "decimal"})
+
+
+class OfferForm(BaseForm):
+    kind = RadioField("Type de trajet", default="regular", choices=[
+        ("regular", "Régulier (certains jours de la semaine)"),
+        ("one_off", "Ponctuel (une seule date)"),
+    ], validate_choice=True)
+    origin = CommuneField("Commune de départ")
+    origin_place = StringField("Lieu de rendez-vous au départ (facultatif)", filters=[strip_filter],
+                               validators=[Optional(), Length(max=200, message="200 caractères au plus.")],
+                               description="Par défaut : la mairie. Ex. : parking de la poste.")
+    origin_lat = _coord("Latitude du lieu de départ (facultatif)", -90, 90)
+    origin_lon = _coord("Longitude du lieu de départ (facultatif)", -180, 180)
+    destination = CommuneField("Commune d'arrivée")
+    destination_place = StringField("Lieu d'arrivée (facultatif)", filters=[strip_filter],
+                                    validators=[Optional(), Length(max=200, message="200 caractères au plus.")],
+                                    description="Par défaut : la mairie. Ex. : hôpital de Cahors.")
+    destination_lat = _coord("Latitude du lieu d'arrivée (facultatif)", -90, 90)
+    destination_lon = _coord("Longitude du lieu d'arrivée (facultatif)", -180, 180)
+    departure_date = DateField("Date du trajet", validators=[Optional()])
+    departure_time = TimeField("Heure de départ", validators=[Optional()])
+    weekdays = MultiCheckboxField("Jours du trajet", coerce=int, validate_choice=False,
+                                  choices=[(i + 1, name.capitalize()) for i, name in enumerate(WEEKDAY_NAMES_FR)])
+    first_date = DateField("Premier trajet le", validators=[Optional()])
+    last_date = DateField("Dernier trajet le", validators=[Optional()])
+    seats = IntegerField("Places libres", default=3,
+                         validators=[Optional(), NumberRange(1, 8, message="Entre 1 et 8 places.")])
+    max_detour_min = IntegerField("Détour accepté (minutes)", default=10,
+                                  validators=[Optional(), NumberRange(0, 60, message="Le détour accepté va de 0 à 60 minutes.")],
+                                  description="Combien de minutes de plus vous acceptez pour aller chercher ou déposer un passager.")
+    remark = TextAreaField("Remarque (facultatif)", filters=[strip_filter],
+                           validators=[Optional(), Length(max=1000, message="1000 caractères au plus.")],
+                           description="Ex. : je peux attendre la fin d'un rendez-vous.")
+
+    def validate_weekdays(self, field):
+        if any(not isinstance(d, int) or not 1 <= d <= 7 for d in field.data or []):
+            raise ValueError("Jour de la semaine inconnu.")
+
+    def to_input(self) -> OfferInput:
+        def f(value):
+            return float(value) if value is not None else None
+
+        return OfferInput(
+            kind=self.kind.data,
+            origin=place_input(self.origin.commune, self.origin_place.data,
+                               f(self.origin_lat.data), f(self.origin_lon.data)),
+            destination=place_input(self.destination.commune, self.destination_place.data,
+                                    f(self.destination_lat.data), f(self.destination_lon.data)),
+            seats=self.seats.data, max_detour_min=self.max_detour_min.data,
+            departure_date=self.departure_date.data, departure_time=self.departure_time.data,
+            weekdays=frozenset(self.weekdays.data or []),
+            first_date=self.first_date.data, last_date=self.last_date.data,
+            remark=self.remark.data,
+        )
+
+    def add_errors(self, errors: dict[str, str]) -> None:
+        for name, message in errors.items():
+            field = getattr(self, name, None)
+            if field is None:
+                field = self.kind
+            if message not in field.errors:
+                field.errors = list(field.errors) + [message]
+
+    def fill_from(self, offer) -> None:
+        self.kind.data = offer.kind.value
+        self.origin.set_commune(offer.origin)
+        self.origin_place.data = offer.origin_place
+        self.origin_lat.data = offer.origin_lat
+        self.origin_lon.data = offer.origin_lon
+        self.destination.set_commune(offer.destination)
+        self.destination_place.data = offer.destination_place
+        self.destination_lat.data = offer.destination_lat
+        self.destination_lon.data = offer.destination_lon
+        self.departure_time.data = offer.local_time
+        if offer.is_regular:
+            self.weekdays.data = sorted(offer.weekday_set)
+            self.first_date.data = offer.first_date
+            self.last_date.data = offer.last_date
+        else:
+            self.departure_date.data = offer.first_date
+        self.seats.data = offer.seats
+        self.max_detour_min.data = offer.max_detour_min
+        self.remark.data = offer.remark
+
+
+class StatusForm(BaseForm):
+    """CSRF-protected button for pause / resume / cancel."""

@@ -1,0 +1,203 @@
+"""Drivers' trips: create, change, pause, resume, cancel, and list their occurrences."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from matching import Offer as MatchOffer
+from matching import Point, Recurrence
+
+from lotocar.audit import operations as audit
+from lotocar.communes.models import Commune
+from lotocar.core.timeutil import PARIS, local_to_utc, to_local, utcnow
+from lotocar.drivers.models import Driver
+from lotocar.extensions import db
+from lotocar.offers.models import Offer, OfferKind, OfferStatus
+from lotocar.offers.rules import OfferInput, PlaceInput, validate_offer
+
+
+class OfferValidationError(ValueError):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class OfferStateError(ValueError):
+    """An action that the trip's status does not allow (French message)."""
+
+
+def place_input(commune: Commune | None, place: str | None, lat: float | None,
+                lon: float | None) -> PlaceInput:
+    return PlaceInput(
+        insee=commune.insee if commune else None,
+        commune_lat=commune.lat if commune else None,
+        commune_lon=commune.lon if commune else None,
+        place=place, lat=lat, lon=lon,
+    )
+
+
+def _apply(offer: Offer, data: OfferInput) -> None:
+    origin = db.session.get(Commune, data.origin.insee)
+    destination = db.session.get(Commune, data.destination.insee)
+    offer.set_place("origin", origin, data.origin.place, data.origin.lat, data.origin.lon)
+    offer.set_place("destination", destination, data.destination.place,
+                    data.destination.lat, data.destination.lon)
+    offer.origin, offer.destination = origin, destination
+    offer.kind = OfferKind(data.kind)
+    offer.seats = data.seats
+    offer.max_detour_min = data.max_detour_min
+    offer.remark = (data.remark or "").strip() or None
+    if offer.kind == OfferKind.ONE_OFF:
+        offer.departure_at = local_to_utc(data.departure_date, data.departure_time)
+        offer.local_time = data.departure_time
+        offer.weekdays = None
+        offer.first_date = offer.last_date = data.departure_date
+    else:
+        offer.departure_at = None
+        offer.local_time = data.departure_time
+        offer.weekdays = ",".join(str(d) for d in sorted(data.weekdays))
+        offer.first_date = data.first_date
+        offer.last_date = data.last_date
+
+
+def _snapshot(offer: Offer) -> dict:
+    return {
+        "kind": offer.kind.value if offer.kind else None, "origin": offer.origin_insee,
+        "destination": offer.destination_insee, "departure_at": offer.departure_at,
+        "local_time": offer.local_time, "weekdays": offer.weekdays,
+        "first_date": offer.first_date, "last_date": offer.last_date, "seats": offer.seats,
+        "max_detour_min": offer.max_detour_min, "origin_place": offer.origin_place,
+        "destination_place": offer.destination_place, "origin_lat": offer.origin_lat,
+        "origin_lon": offer.origin_lon, "destination_lat": offer.destination_lat,
+        "destination_lon": offer.destination_lon, "remark": offer.remark,
+    }
+
+
+def create_offer(driver: Driver, data: OfferInput, actor_id: int | None,
+                 now: datetime | None = None) -> Offer:
+    errors = validate_offer(data, now or utcnow())
+    if errors:
+        raise OfferValidationError(errors)
+    offer = Offer(driver_id=driver.id, status=OfferStatus.ACTIVE)
+    _apply(offer, data)
+    db.session.add(offer)
+    db.session.flush()
+    audit.record(actor_id, "offer", offer.id, "created", _snapshot(offer))
+    db.session.commit()
+    return offer
+
+
+def update_offer(offer: Offer, data: OfferInput, actor_id: int | None,
+                 now: datetime | None = None) -> Offer:
+    if offer.status == OfferStatus.CANCELLED:
+        raise OfferStateError("Ce trajet est annulé : il ne peut plus être modifié.")
+    errors = validate_offer(data, now or utcnow())
+    if errors:
+        raise OfferValidationError(errors)
+    before = _snapshot(offer)
+    _apply(offer, data)
+    after = _snapshot(offer)
+    changes = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+    audit.record(actor_id, "offer", offer.id, "updated", changes or None)
+    db.session.commit()
+    return offer
+
+
+_TRANSITIONS = {
+    "pause": ({OfferStatus.ACTIVE}, OfferStatus.PAUSED),
+    "resume": ({OfferStatus.PAUSED}, OfferStatus.ACTIVE),
+    "cancel": ({OfferStatus.ACTIVE, OfferStatus.PAUSED}, OfferStatus.CANCELLED),
+}
+
+_STATE_MESSAGES = {
+    "pause": "Seul un trajet actif peut être mis en pause.",
+    "resume": "Seul un trajet en pause peut être repris.",
+    "cancel": "Ce trajet est déjà annulé.",
+}
+
+
+def change_status(offer: Offer, action: str, actor_id: int | None, reason: str | None = None) -> Offer:
+    if action not in _TRANSITIONS:
+        raise OfferStateError("Action inconnue.")
+    allowed, target = _TRANSITIONS[action]
+    if offer.status not in allowed:
+        raise OfferStateError(_STATE_MESSAGES[action])
+    before = offer.status
+    offer.status = target
+    audit.record(actor_id, "offer", offer.id, action,
+                 {"status": [before.value, target.value]}, reason=reason)
+    db.session.commit()
+    return offer
+
+
+# --- schedule ------------------------------------------------------------------------
+
+def to_match_offer(offer: Offer) -> MatchOffer:
+    """The matcher's view of a trip (also the one source of truth for occurrences)."""
+    o_lat, o_lon = offer.point("origin")
+    d_lat, d_lon = offer.point("destination")
+    if offer.kind == OfferKind.ONE_OFF:
+        departure = to_local(offer.departure_at).replace(tzinfo=None)
+        recurrence = None
+    else:
+        departure = None
+        recurrence = Recurrence(weekdays=offer.weekday_set, time=offer.local_time,
+                                first_date=offer.first_date, last_date=offer.last_date)
+    return MatchOffer(
+        id=offer.id, driver_id=offer.driver_id, origin=Point(o_lat, o_lon),
+        destination=Point(d_lat, d_lon), seats=offer.seats,
+        max_detour_min=offer.max_detour_min, departure=departure, recurrence=recurrence,
+    )
+
+
+def occurrences(offer: Offer, start: date, end: date) -> list[datetime]:
+    """Aware Europe/Paris departure datetimes of `offer` whose local date is in [start, end]."""
+    return to_match_offer(offer).occurrences(start, end)
+
+
+@dataclass(frozen=True)
+class UpcomingTrip:
+    offer: Offer
+    next_departures: list[datetime]
+    remaining: int  # occurrences left from today on (all of them, not just those shown)
+
+
+def upcoming_for_driver(driver: Driver, today: date | None = None, shown: int = 3) -> list[UpcomingTrip]:
+    """The driver's trips that still have a departure to come (cancelled ones excluded)."""
+    now_local = datetime.now(PARIS)
+    today = today or now_local.date()
+    offers = db.session.scalars(
+        db.select(Offer)
+        .where(Offer.driver_id == driver.id, Offer.status != OfferStatus.CANCELLED,
+               Offer.last_date >= today)
+        .order_by(Offer.first_date, Offer.local_time, Offer.id)
+    ).all()
+    result = []
+    for offer in offers:
+        future = [t for t in occurrences(offer, today, offer.last_date) if t > now_local]
+        if future:
+            result.append(UpcomingTrip(offer, future[:shown], len(future)))
+    result.sort(key=lambda u: u.next_departures[0])
+    return result
+
+
+def past_or_cancelled_for_driver(driver: Driver, limit: int = 20) -> list[Offer]:
+    today = datetime.now(PARIS).date()
+    return list(db.session.scalars(
+        db.select(Offer)
+        .where(Offer.driver_id == driver.id,
+               (Offer.status == OfferStatus.CANCELLED) | (Offer.last_date < today))
+        .order_by(Offer.updated_at.desc()).limit(limit)
+    ))
+
+
+def get_for_driver(driver: Driver, offer_id: int) -> Offer | None:
+    """A trip only if it belongs to this driver (callers answer 404 otherwise)."""
+    offer = db.session.get(Offer, offer_id)
+    if offer is None or offer.driver_id != driver.id:
+        return None
+    return offer
+
+
+def default_first_date() -> date:
+    return datetime.now(PARIS).date() + timedelta(days=1)

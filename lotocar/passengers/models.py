@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lotocar.core.timeutil import utcnow
+from lotocar.core.types import UTCDateTime
+from lotocar.extensions import db
+
+
+class Passenger(db.Model):
+    """A person without a car, usually registered by an operator on the phone."""
+
+    __tablename__ = "passengers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(80))
+    last_name: Mapped[str] = mapped_column(String(80))
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    phone_is_mobile: Mapped[bool] = mapped_column(Boolean, default=True)
+    home_insee: Mapped[str] = mapped_column(ForeignKey("communes.insee"))
+    has_no_car: Mapped[bool] = mapped_column(Boolean, default=True)
+    sms_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sms_consent_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    needs: Mapped[str | None] = mapped_column(Text, nullable=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+    home: Mapped["Commune"] = relationship()  # noqa: F821

@@ -1,0 +1,178 @@
+"""Test fixtures: a real database (SQLite file by default, PostGIS with --db=postgres).
+
+The schema is built by the Alembic migrations (`flask db upgrade`), exactly as in
+production, and the shipped communes are loaded once per session. Each test then starts
+from empty tables (communes kept).
+"""
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_SERVER_DEFAULT = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--db", default=os.environ.get("TEST_DB", "sqlite"),
+                     choices=["sqlite", "postgres"], help="database back end for the tests")
+
+
+def pytest_report_header(config):
+    return f"lotocar test database: {config.getoption('--db')}"
+
+
+@pytest.fixture(scope="session")
+def db_kind(request) -> str:
+    return request.config.getoption("--db")
+
+
+@pytest.fixture(scope="session")
+def database_url(db_kind, tmp_path_factory):
+    if db_kind == "sqlite":
+        yield "sqlite:///" + str(tmp_path_factory.mktemp("db") / "lotocar-test.db")
+        return
+    import sqlalchemy as sa
+
+    server = os.environ.get("TEST_PG_SERVER", PG_SERVER_DEFAULT).rstrip("/")
+    name = f"lotocar_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.exit(f"PostgreSQL unreachable at {server}: {exc}", returncode=3)
+    url = f"{server}/{name}"
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    except sa.exc.DBAPIError as exc:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}"'))
+        pytest.exit(f"PostGIS is not installed on {server}: {exc}", returncode=3)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+TEST_CONFIG = {
+    "APP_ENV": "testing",
+    "TESTING": True,
+    "SECRET_KEY": "test-secret",
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_STORAGE_URI": "memory://",
+}
+
+
+@pytest.fixture(scope="session")
+def _migrated_app(database_url, tmp_path_factory):
+    from flask_migrate import upgrade
+
+    from lotocar import create_app
+    from lotocar.communes import operations as communes
+
+    instance = tmp_path_factory.mktemp("instance")
+    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url})
+    app.instance_path = str(instance)
+    with app.app_context():
+        upgrade()
+        for _ in communes.upsert_communes(communes.read_csv(app.config["COMMUNES_CSV"])):
+            pass
+    return app
+
+
+KEEP_TABLES = {"communes", "alembic_version", "spatial_ref_sys"}
+
+
+@pytest.fixture
+def app(_migrated_app):
+    from lotocar.extensions import db, limiter
+
+    app = _migrated_app
+    with app.app_context():
+        limiter.reset()
+        app.extensions["sms_gateway"].sent.clear()
+        yield app
+        db.session.rollback()
+        db.session.remove()
+        tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in KEEP_TABLES]
+        with db.engine.begin() as conn:
+            if db.engine.dialect.name == "postgresql":
+                conn.execute(db.text("TRUNCATE " + ", ".join(t.name for t in tables) + " RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    conn.execute(table.delete())
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def sms(app):
+    """The development SMS gateway's record of what would have been sent."""
+    return app.extensions["sms_gateway"]
+
+
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(client, page: str = "/connexion") -> str:
+    html = client.get(page).get_data(as_text=True)
+    match = _CSRF.search(html)
+    assert match, f"no CSRF token on {page}"
+    return match.group(1)
+
+
+def last_code(sms, phone: str) -> str:
+    msg = sms.last_to(phone)
+    assert msg is not None, f"no SMS to {phone}"
+    match = re.search(r"\b(\d{6})\b", msg.body)
+    assert match, msg.body
+    return match.group(1)
+
+
+@pytest.fixture
+def make_driver(app):
+    """A verified driver, ready to log in."""
+    from lotocar.auth.models import Role, User
+    from lotocar.core.timeutil import utcnow
+    from lotocar.drivers.models import Driver
+    from lotocar.extensions import db
+
+    counter = {"n": 0}
+
+    def make(first="Jean", last="Delmas", home="46182", phone=None):
+        counter["n"] += 1
+        phone = phone or f"+3361234{counter['n']:04d}"
+        user = User(role=Role.DRIVER, first_name=first, last_name=last, phone=phone,
+                    phone_verified_at=utcnow())
+        user.driver = Driver(home_insee=home, consent_contact=True, consent_at=utcnow())
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+    return make
+
+
+def login_as(client, user) -> None:
+    """Log a user in through the session (the login flows themselves are tested apart)."""
+    with client.session_transaction() as sess:
+        sess["_user_id"] = str(user.id)
+        sess["_fresh"] = True
