@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER_DEFAULT = "postgresql+psycopg2://postgres@127.0.0.1:5432"
@@ -94,11 +95,25 @@ def _migrated_app(database_url, tmp_path_factory):
 KEEP_TABLES = {"communes", "alembic_version", "spatial_ref_sys"}
 
 
+class FreshContextClient(FlaskClient):
+    """Each request runs in its own app context, as in production (own `g`, own DB session),
+    even though the test itself holds an app context to inspect the database."""
+
+    def open(self, *args, **kwargs):
+        from lotocar.extensions import db
+
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        db.session.expire_all()  # the test's session sees what the request wrote
+        return response
+
+
 @pytest.fixture
 def app(_migrated_app):
     from lotocar.extensions import db, limiter
 
     app = _migrated_app
+    app.test_client_class = FreshContextClient
     with app.app_context():
         limiter.reset()
         app.extensions["sms_gateway"].sent.clear()

@@ -11,8 +11,14 @@ from lotocar.extensions import db
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
-    if isinstance(value, (set, frozenset, tuple)):
-        return sorted(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(_jsonable(v) for v in value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if hasattr(value, "value") and isinstance(getattr(value, "value"), str):  # enums
+        return value.value
     return value
 
 

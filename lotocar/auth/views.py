@@ -168,7 +168,7 @@ def staff_login():
 @bp.post("/deconnexion")
 @login_required
 def logout():
-    logout_user()
     session.clear()
+    logout_user()  # after clear(): it leaves the flag that deletes the "remember me" cookie
     flash("Vous êtes déconnecté·e.", "info")
     return redirect(url_for("main.index"))

@@ -119,7 +119,7 @@ def validate_offer(data: OfferInput, now: datetime) -> dict[str, str]:
                 errors["last_date"] = "La date de fin doit être après la date de début."
             elif (data.last_date - data.first_date).days > MAX_RANGE_DAYS:
                 errors["last_date"] = "Un trajet régulier dure au plus un an : vous pourrez le prolonger."
-            elif data.weekdays and not any(
+            elif data.weekdays and "weekdays" not in errors and not any(
                 (data.first_date + timedelta(days=i)).isoweekday() in data.weekdays
                 for i in range(min(7, (data.last_date - data.first_date).days + 1))
             ):
