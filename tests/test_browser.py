@@ -1,0 +1,145 @@
+"""Real browser: the app served on loopback, Debian's Chromium driven by Playwright.
+
+A driver signs up, enters the SMS code, posts a regular trip and sees "Mes trajets".
+Screenshots at phone and desktop widths go to test-artifacts/screenshots/.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from lotocar.offers.models import Offer
+from lotocar.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+def _chromium_or_skip():
+    if shutil.which(CHROMIUM) or os.path.exists(CHROMIUM):
+        return CHROMIUM
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"Chromium not found at {CHROMIUM} (CI must install Debian's chromium)")
+    pytest.skip("Chromium not installed (apt-get install chromium)")
+
+
+@pytest.fixture
+def live_server(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def browser():
+    path = _chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=path, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield browser
+        browser.close()
+
+
+def shot(page, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 5000
+    return path
+
+
+def test_driver_signs_up_and_posts_a_trip(live_server, browser, sms):
+    from lotocar.core.timeutil import today_local
+
+    context = browser.new_context(viewport=PHONE, locale="fr-FR", timezone_id="Europe/Paris")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(live_server + "/inscription")
+    # DSFR stylesheet really applied (not a bare page)
+    assert page.evaluate("getComputedStyle(document.querySelector('.fr-header')).display") != "none"
+    assert page.evaluate("getComputedStyle(document.querySelector('main button[type=submit].fr-btn')).backgroundColor") == "rgb(0, 0, 145)"
+    shot(page, "signup-phone")
+
+    page.fill("#first_name", "Jeanne")
+    page.fill("#last_name", "Delpech")
+    page.fill("#phone", "06 12 34 56 78")
+    page.fill("#home", "luzec")
+    # the autocomplete list is filled from the server as the person types
+    page.wait_for_selector("#communes-list option", state="attached")
+    assert "Luzech (46140)" in page.eval_on_selector_all("#communes-list option", "els => els.map(e => e.value)")
+    page.fill("#home", "Luzech (46140)")
+    page.check("#consent_contact", force=True)
+    page.click("button[type=submit]:has-text('Recevoir mon code')")
+    page.wait_for_url(re.compile(r"/inscription/code$"))
+    code = re.search(r"\d{6}", sms.last_to("+33612345678").body).group(0)
+    page.fill("#code", code)
+    page.click("button:has-text('Valider')")
+    page.wait_for_url(re.compile(r"/mes-trajets/$"))
+    assert "Bienvenue" in page.content()
+
+    page.click("a:has-text('Proposer un trajet') >> nth=-1")
+    page.wait_for_url(re.compile(r"/mes-trajets/nouveau$"))
+    # the one-off fields are hidden for a regular trip
+    assert page.is_hidden("#departure_date")
+    shot(page, "offer-form-phone")
+    page.fill("#destination", "Cahors (46000)")
+    page.fill("#departure_time", "07:45")
+    for day in range(5):
+        page.check(f"#weekdays-{day}", force=True)
+    page.fill("#last_date", (today_local() + timedelta(days=90)).isoformat())
+    page.click("button:has-text('Publier mon trajet')")
+    page.wait_for_url(re.compile(r"/mes-trajets/$"))
+    content = page.content()
+    assert "Luzech → Cahors" in content and "07:45" in content
+    shot(page, "my-trips-phone")
+
+    # no horizontal scrolling on a phone
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.set_viewport_size(DESKTOP)
+    shot(page, "my-trips-desktop")
+    page.goto(live_server + "/mes-trajets/nouveau")
+    shot(page, "offer-form-desktop")
+    anonymous = browser.new_context(viewport=DESKTOP, locale="fr-FR").new_page()
+    anonymous.goto(live_server + "/inscription")
+    assert anonymous.is_visible("h1:has-text('Devenir conducteur bénévole')")
+    shot(anonymous, "signup-desktop")
+    assert errors == []
+    offer = db.session.scalar(db.select(Offer))
+    assert offer is not None and offer.weekday_set == {1, 2, 3, 4, 5}
+    context.close()
+
+
+def test_validation_errors_shown_in_browser(live_server, browser, make_driver):
+    context = browser.new_context(viewport=DESKTOP, locale="fr-FR")
+    page = context.new_page()
+    page.goto(live_server + "/inscription")
+    page.fill("#first_name", "Jeanne")
+    page.fill("#phone", "05 65 12 34 56")
+    page.fill("#home", "Paris")
+    page.click("button[type=submit]:has-text('Recevoir mon code')")
+    assert page.is_visible("#phone-error")
+    assert "portable" in page.inner_text("#phone-error")
+    assert "Aucune commune du Lot" in page.inner_text("#home-error")
+    assert page.get_attribute("#phone", "aria-invalid") == "true"
+    shot(page, "signup-errors-desktop")
+    context.close()
