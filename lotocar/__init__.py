@@ -50,17 +50,23 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     gateway.init_app(app)
 
+    from lotocar.candidates import service as matching_service
+
+    matching_service.init_app(app)
+
     from lotocar.web import register_web
 
     register_web(app)
 
     from lotocar.auth.views import bp as auth_bp
+    from lotocar.candidates.views import bp as candidates_bp
     from lotocar.communes.views import bp as communes_bp
     from lotocar.offers.views import bp as offers_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(communes_bp)
     app.register_blueprint(offers_bp)
+    app.register_blueprint(candidates_bp)
 
     from lotocar.cli import register_cli
 

@@ -2,6 +2,7 @@
 from lotocar.audit.models import AuditEntry
 from lotocar.auth.models import PhoneCode, Role, User
 from lotocar.bookings.models import Booking, BookingStatus
+from lotocar.candidates.models import ChangeCounter
 from lotocar.communes.models import Commune
 from lotocar.drivers.models import Driver
 from lotocar.offers.models import Offer, OfferKind, OfferStatus
@@ -9,7 +10,7 @@ from lotocar.passengers.models import Passenger
 from lotocar.requests.models import RequestMode, RequestReason, RequestStatus, TripRequest
 
 __all__ = [
-    "AuditEntry", "Booking", "BookingStatus", "Commune", "Driver", "Offer", "OfferKind",
+    "AuditEntry", "Booking", "BookingStatus", "ChangeCounter", "Commune", "Driver", "Offer", "OfferKind",
     "OfferStatus", "Passenger", "PhoneCode", "RequestMode", "RequestReason", "RequestStatus",
     "Role", "TripRequest", "User",
 ]

@@ -16,7 +16,7 @@ from tests.conftest import PG_SERVER_DEFAULT, TEST_CONFIG
 
 def test_session_database_is_at_head(app):
     version = db.session.scalar(sa.text("SELECT version_num FROM alembic_version"))
-    assert version == "0001_initial"
+    assert version == "0002_change_counters"
 
 
 def _include(obj, name, type_, reflected, compare_to):

@@ -7,13 +7,17 @@ from datetime import date, datetime, timedelta
 from matching import Offer as MatchOffer
 from matching import Point, Recurrence
 
+from flask import current_app
+
 from lotocar.audit import operations as audit
+from lotocar.candidates import models as counters
 from lotocar.communes.models import Commune
 from lotocar.core.timeutil import PARIS, local_to_utc, to_local, utcnow
 from lotocar.drivers.models import Driver
 from lotocar.extensions import db
 from lotocar.offers.models import Offer, OfferKind, OfferStatus
 from lotocar.offers.rules import OfferInput, PlaceInput, validate_offer
+from lotocar.offers.signals import offer_saved
 
 
 class OfferValidationError(ValueError):
@@ -73,6 +77,15 @@ def _snapshot(offer: Offer) -> dict:
     }
 
 
+def _commit(offer: Offer) -> None:
+    """Commit the change with the `offers` counter bumped in the same transaction, then tell
+    the subscribers (the matching index of this process)."""
+    counters.bump("offers")
+    stamp = counters.read("offers")
+    db.session.commit()
+    offer_saved.send(current_app._get_current_object(), offer=offer, stamp=stamp)
+
+
 def create_offer(driver: Driver, data: OfferInput, actor_id: int | None,
                  now: datetime | None = None) -> Offer:
     errors = validate_offer(data, now or utcnow())
@@ -83,7 +96,7 @@ def create_offer(driver: Driver, data: OfferInput, actor_id: int | None,
     db.session.add(offer)
     db.session.flush()
     audit.record(actor_id, "offer", offer.id, "created", _snapshot(offer))
-    db.session.commit()
+    _commit(offer)
     return offer
 
 
@@ -99,7 +112,7 @@ def update_offer(offer: Offer, data: OfferInput, actor_id: int | None,
     after = _snapshot(offer)
     changes = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
     audit.record(actor_id, "offer", offer.id, "updated", changes or None)
-    db.session.commit()
+    _commit(offer)
     return offer
 
 
@@ -126,7 +139,7 @@ def change_status(offer: Offer, action: str, actor_id: int | None, reason: str |
     offer.status = target
     audit.record(actor_id, "offer", offer.id, action,
                  {"status": [before.value, target.value]}, reason=reason)
-    db.session.commit()
+    _commit(offer)
     return offer
 
 

@@ -5,6 +5,7 @@ from flask_login import current_user
 
 from lotocar.auth.decorators import current_driver, roles_required
 from lotocar.auth.models import Role
+from lotocar.candidates.operations import serving_counts
 from lotocar.offers import operations as ops
 from lotocar.offers.forms import OfferForm, StatusForm
 
@@ -22,7 +23,9 @@ def _own_offer(offer_id: int):
 @roles_required(Role.DRIVER)
 def my_trips():
     driver = current_driver()
-    return render_template("offers/list.html", upcoming=ops.upcoming_for_driver(driver),
+    upcoming = ops.upcoming_for_driver(driver)
+    serving = serving_counts([item.offer for item in upcoming])
+    return render_template("offers/list.html", upcoming=upcoming, serving=serving,
                            past=ops.past_or_cancelled_for_driver(driver), status_form=StatusForm())
 
 

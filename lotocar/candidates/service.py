@@ -1,0 +1,175 @@
+"""The matching service: one corridor index per process, kept in step with the database.
+
+- Built lazily from the active trips at the first query of the process.
+- This process's own writes update it incrementally (signal from the offers feature).
+- Writes from other processes are detected with the `offers` change counter, read before
+  each query: when it moved in a way this process did not see, the index is rebuilt.
+- rtree is not thread-safe: every use of the index goes through one lock.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+
+from flask import Flask, current_app
+
+from matching import (CorridorIndex, Matcher, OSRMRouter, Point, Request, Router,
+                      StraightLineRouter)
+from matching import Candidate as MatchCandidate
+
+from lotocar.bookings.models import SEAT_HOLDING, Booking, BookingStatus
+from lotocar.candidates.models import read as read_counter
+from lotocar.core.timeutil import PARIS, to_local
+from lotocar.extensions import db
+from lotocar.offers.models import Offer, OfferStatus
+from lotocar.offers.operations import to_match_offer
+from lotocar.requests.models import RequestMode, RequestStatus, TripRequest
+
+log = logging.getLogger("lotocar.matching")
+
+HORIZON_DAYS = 120  # regular trips are expanded into dated runs this far ahead
+
+
+def make_router(config) -> Router:
+    straight = StraightLineRouter(circuity=config["ROUTER_CIRCUITY"], speed_kmh=config["ROUTER_SPEED_KMH"])
+    if config.get("ROUTER") == "osrm":
+        if not config.get("OSRM_URL"):
+            raise RuntimeError("ROUTER=osrm needs OSRM_URL")
+        return OSRMRouter(config["OSRM_URL"], timeout=config["OSRM_TIMEOUT_S"])
+    return straight
+
+
+class MatchingService:
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self._lock = threading.RLock()
+        self._index: CorridorIndex | None = None
+        self._matcher: Matcher | None = None
+        self._stamp: int | None = None
+        self._built_for: date | None = None
+
+    # -- keeping the index in step -------------------------------------------------------
+
+    def _load_offers(self, today: date) -> list[Offer]:
+        return list(db.session.scalars(
+            db.select(Offer).where(Offer.status == OfferStatus.ACTIVE, Offer.last_date >= today)
+        ))
+
+    def _rebuild(self, stamp: int, today: date) -> None:
+        index = CorridorIndex(self.router, horizon=(today - timedelta(days=1),
+                                                    today + timedelta(days=HORIZON_DAYS)))
+        index.bulk_load(to_match_offer(o) for o in self._load_offers(today))
+        self._index, self._matcher = index, Matcher(self.router, index)
+        self._stamp, self._built_for = stamp, today
+        log.info("matching index rebuilt: %d entries (offers stamp %d)", len(index), stamp)
+
+    def _fresh_matcher(self) -> Matcher:
+        """The matcher, rebuilt first if another process changed the trips."""
+        stamp = read_counter("offers")
+        today = datetime.now(PARIS).date()
+        with self._lock:
+            if self._matcher is None or stamp != self._stamp or today != self._built_for:
+                self._rebuild(stamp, today)
+            assert self._matcher is not None
+            return self._matcher
+
+    def offer_changed(self, offer: Offer, stamp: int) -> None:
+        """Called after this process committed a change to `offer` (stamp = new counter)."""
+        with self._lock:
+            if self._index is None:
+                return  # built lazily at the next query
+            if self._stamp is not None and stamp == self._stamp + 1:
+                if offer.id in self._index:
+                    self._index.remove(offer.id)
+                if offer.status == OfferStatus.ACTIVE:
+                    self._index.add(to_match_offer(offer))
+                self._stamp = stamp
+            # otherwise another process wrote in between: the next query rebuilds
+
+    def reset(self) -> None:
+        with self._lock:
+            self._index = self._matcher = None
+            self._stamp = None
+
+    # -- queries --------------------------------------------------------------------------
+
+    def candidates_for(self, request: TripRequest) -> list[MatchCandidate]:
+        match_request = to_match_request(request)
+        matcher = self._fresh_matcher()
+        seats = seats_taken()
+        travelled = travelled_with(request.passenger_id)
+        with self._lock:
+            return matcher.candidates(match_request, seats, travelled)
+
+    def open_requests_for(self, offers: list[Offer]) -> dict[int, list[int]]:
+        """For each offer, the ids of the open requests it can serve (reverse matching)."""
+        if not offers:
+            return {}
+        now = datetime.now(PARIS)
+        requests = db.session.scalars(
+            db.select(TripRequest).where(
+                TripRequest.status == RequestStatus.OPEN,
+                TripRequest.target_at >= now - timedelta(hours=12),
+            )
+        ).all()
+        if not requests:
+            return {o.id: [] for o in offers}
+        match_requests = [to_match_request(r) for r in requests]
+        seats = seats_taken()
+        matcher = self._fresh_matcher()
+        result: dict[int, list[int]] = {}
+        for offer in offers:
+            if offer.status != OfferStatus.ACTIVE:
+                result[offer.id] = []
+                continue
+            with self._lock:
+                pairs = matcher.requests_for_offer(to_match_offer(offer), match_requests, seats)
+            result[offer.id] = [req.id for req, cand in pairs if cand.pickup_at > now]
+        return result
+
+
+def to_match_request(request: TripRequest) -> Request:
+    local = to_local(request.target_at)
+    p_lat, p_lon = request.point("origin")
+    d_lat, d_lon = request.point("destination")
+    return Request(
+        id=request.id, passenger_id=request.passenger_id, pickup=Point(p_lat, p_lon),
+        dropoff=Point(d_lat, d_lon), date=local.date(),
+        mode="arrive_by" if request.mode == RequestMode.ARRIVE_BY else "leave_after",
+        time=local.time().replace(tzinfo=None, second=0, microsecond=0),
+        flexibility_min=request.flexibility_min, seats=request.seats,
+    )
+
+
+def seats_taken() -> dict[tuple[int, date], int]:
+    rows = db.session.execute(
+        db.select(Booking.offer_id, Booking.occurrence_date, db.func.sum(Booking.seats))
+        .where(Booking.status.in_(SEAT_HOLDING))
+        .group_by(Booking.offer_id, Booking.occurrence_date)
+    ).all()
+    return {(offer_id, day): int(total) for offer_id, day, total in rows}
+
+
+def travelled_with(passenger_id: int) -> set[int]:
+    return set(db.session.scalars(
+        db.select(Offer.driver_id).join(Booking, Booking.offer_id == Offer.id)
+        .join(TripRequest, TripRequest.id == Booking.request_id)
+        .where(TripRequest.passenger_id == passenger_id, Booking.status == BookingStatus.DONE)
+    ))
+
+
+def init_app(app: Flask) -> None:
+    service = MatchingService(make_router(app.config))
+    app.extensions["matching"] = service
+    from lotocar.offers.signals import offer_saved
+
+    def on_saved(sender, offer: Offer, stamp: int, **_):
+        sender.extensions["matching"].offer_changed(offer, stamp)
+
+    offer_saved.connect(on_saved, sender=app, weak=False)
+
+
+def service() -> MatchingService:
+    return current_app.extensions["matching"]
