@@ -1,6 +1,7 @@
 """Lot'ôcar: solidarity carpooling for the Lot (46)."""
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from pathlib import Path
@@ -9,6 +10,15 @@ from typing import Any, Mapping
 from flask import Flask
 
 from lotocar.config import PROJECT_ROOT, load_config
+
+
+# One blueprint per feature: "<module>" exposing `bp`. Add a line per new feature.
+BLUEPRINTS = [
+    "lotocar.auth.views",
+    "lotocar.communes.views",
+    "lotocar.offers.views",
+    "lotocar.candidates.views",
+]
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -58,15 +68,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     register_web(app)
 
-    from lotocar.auth.views import bp as auth_bp
-    from lotocar.candidates.views import bp as candidates_bp
-    from lotocar.communes.views import bp as communes_bp
-    from lotocar.offers.views import bp as offers_bp
-
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(communes_bp)
-    app.register_blueprint(offers_bp)
-    app.register_blueprint(candidates_bp)
+    for module in BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(module).bp)
 
     from lotocar.cli import register_cli
 

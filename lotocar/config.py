@@ -95,6 +95,7 @@ def load_config(instance_path: str) -> dict[str, object]:
         "OSRM_URL": os.environ.get("OSRM_URL", ""),
         "OSRM_TIMEOUT_S": _float("OSRM_TIMEOUT_S", 2.0),
         # Front end
+        "NODE_MODULES": os.environ.get("NODE_MODULES", str(PROJECT_ROOT / "node_modules")),
         "DSFR_DIST": os.environ.get(
             "DSFR_DIST", str(PROJECT_ROOT / "node_modules" / "@gouvfr" / "dsfr" / "dist")
         ),

@@ -1,7 +1,8 @@
 """Import every model so that SQLAlchemy's registry and Alembic see the whole schema."""
+from lotocar.api.models import ApiToken
 from lotocar.audit.models import AuditEntry
 from lotocar.auth.models import PhoneCode, Role, User
-from lotocar.bookings.models import Booking, BookingStatus
+from lotocar.bookings.models import Booking, BookingStatus, OfferDay
 from lotocar.candidates.models import ChangeCounter
 from lotocar.communes.models import Commune
 from lotocar.drivers.models import Driver
@@ -10,7 +11,7 @@ from lotocar.passengers.models import Passenger
 from lotocar.requests.models import RequestMode, RequestReason, RequestStatus, TripRequest
 
 __all__ = [
-    "AuditEntry", "Booking", "BookingStatus", "ChangeCounter", "Commune", "Driver", "Offer", "OfferKind",
+    "ApiToken", "AuditEntry", "Booking", "BookingStatus", "OfferDay", "ChangeCounter", "Commune", "Driver", "Offer", "OfferKind",
     "OfferStatus", "Passenger", "PhoneCode", "RequestMode", "RequestReason", "RequestStatus",
     "Role", "TripRequest", "User",
 ]

@@ -13,7 +13,13 @@ from lotocar.core.phones import format_phone
 
 main = Blueprint("main", __name__)
 
-# Only what the pages use is served from the DSFR package.
+# Front-end packages installed by npm (package-lock.json): folder under node_modules and
+# the files the pages may load from it.
+_ASSETS = {
+    "leaflet": ("leaflet/dist", ("leaflet.js", "leaflet.css", "images/")),
+    "chartjs": ("chart.js/dist", ("chart.umd.min.js",)),
+    "axe": ("axe-core", ("axe.min.js",)),
+}
 _DSFR_ALLOWED = ("dsfr.min.css", "dsfr.module.min.js", "dsfr.nomodule.min.js",
                  "utility/", "fonts/", "icons/", "favicon/", "artwork/")
 
@@ -32,6 +38,15 @@ def dsfr_asset(filename: str):
     dist = Path(current_app.config["DSFR_DIST"])
     response = send_from_directory(dist, filename, max_age=86400)
     return response
+
+
+@main.get("/assets/<any(leaflet, chartjs, axe):package>/<path:filename>")
+def npm_asset(package: str, filename: str):
+    folder, allowed = _ASSETS[package]
+    if not filename.startswith(allowed):
+        abort(404)
+    root = Path(current_app.config["NODE_MODULES"])
+    return send_from_directory(root / folder, filename, max_age=86400)
 
 
 @main.get("/healthz")

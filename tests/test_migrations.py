@@ -15,8 +15,17 @@ from tests.conftest import PG_SERVER_DEFAULT, TEST_CONFIG
 
 
 def test_session_database_is_at_head(app):
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from lotocar.config import PROJECT_ROOT
+
+    config = Config()
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    heads = ScriptDirectory.from_config(config).get_heads()
+    assert len(heads) == 1, f"migrations must form one line, heads: {heads}"
     version = db.session.scalar(sa.text("SELECT version_num FROM alembic_version"))
-    assert version == "0002_change_counters"
+    assert version == heads[0]
 
 
 def _include(obj, name, type_, reflected, compare_to):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import Date, Enum, Float, ForeignKey, Index, Integer
+from sqlalchemy import CheckConstraint, Date, Enum, Float, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lotocar.core.timeutil import utcnow
@@ -28,6 +28,9 @@ SEAT_HOLDING = frozenset(
     {BookingStatus.PROPOSED, BookingStatus.ACCEPTED_BY_DRIVER, BookingStatus.CONFIRMED,
      BookingStatus.DONE}
 )
+# A request has at most one booking in these statuses at a time (partial unique index).
+LIVE = frozenset({BookingStatus.PROPOSED, BookingStatus.ACCEPTED_BY_DRIVER, BookingStatus.CONFIRMED})
+_LIVE_SQL = "status IN ('proposed', 'accepted_by_driver', 'confirmed')"
 
 
 class Booking(db.Model):
@@ -51,8 +54,33 @@ class Booking(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    status_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
     request: Mapped["TripRequest"] = relationship()  # noqa: F821
     offer: Mapped["Offer"] = relationship()  # noqa: F821
 
-    __table_args__ = (Index("ix_bookings_offer_day", "offer_id", "occurrence_date"),)
+    __table_args__ = (
+        Index("ix_bookings_offer_day", "offer_id", "occurrence_date"),
+        Index("uq_bookings_live_request", "request_id", unique=True,
+              sqlite_where=text(_LIVE_SQL), postgresql_where=text(_LIVE_SQL)),
+    )
+
+
+class OfferDay(db.Model):
+    """Seats of one run (local date) of a trip: the database refuses to overbook it.
+
+    Every seat hold is `UPDATE … SET held = held + n WHERE held + n <= capacity`, and a CHECK
+    constraint backs it: two operators (or an operator and a driver's link) taking the last
+    seat at once cannot both succeed, on PostgreSQL as on SQLite.
+    """
+
+    __tablename__ = "offer_days"
+
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    capacity: Mapped[int] = mapped_column(Integer)
+    held: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        CheckConstraint("held >= 0 AND held <= capacity", name="seats_within_capacity"),
+    )

@@ -66,6 +66,11 @@ class TripRequest(PlaceMixin, db.Model):
         _enum(RequestStatus, "request_status"), default=RequestStatus.OPEN, index=True
     )
     unmet_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # why the request needs the operator's eye again (see bookings.operations.FLAGS)
+    flag: Mapped[str | None] = mapped_column(String(30), nullable=True, index=True)
+    flag_detail: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     return_of_id: Mapped[int | None] = mapped_column(ForeignKey("trip_requests.id"), nullable=True)
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
