@@ -127,3 +127,16 @@ def resolve_commune(text: str) -> tuple[Commune | None, list[str]]:
 
 def get(insee: str) -> Commune | None:
     return db.session.get(Commune, insee)
+
+
+def nearest(lat: float, lon: float, max_km: float = 15.0) -> Commune | None:
+    """The commune whose town hall is closest to a point (None if farther than max_km)."""
+    from matching import Point, haversine_km
+
+    best, best_km = None, max_km
+    here = Point(lat, lon)
+    for commune in db.session.scalars(db.select(Commune)):
+        km = haversine_km(here, Point(commune.lat, commune.lon))
+        if km <= best_km:
+            best, best_km = commune, km
+    return best

@@ -1,0 +1,65 @@
+"""Drivers registered by staff or partners (the web sign-up lives in lotocar.auth)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lotocar.audit import operations as audit
+from lotocar.auth.models import Role, User
+from lotocar.communes.models import Commune
+from lotocar.core.phones import PhoneError, parse_phone
+from lotocar.core.timeutil import utcnow
+from lotocar.drivers.models import Driver
+from lotocar.extensions import db
+
+
+class DriverInputError(ValueError):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class DriverInput:
+    first_name: str
+    last_name: str
+    phone: str
+    home_insee: str | None
+    email: str | None = None
+    consent_contact: bool = False
+
+
+def register_by_staff(data: DriverInput, actor_id: int | None) -> Driver:
+    """A driver registered on their behalf; they verify their phone at first login."""
+    errors: dict[str, str] = {}
+    for field in ("first_name", "last_name"):
+        value = (getattr(data, field) or "").strip()
+        if not value:
+            errors[field] = "Ce champ est obligatoire."
+        elif len(value) > 80:
+            errors[field] = "80 caractères au plus."
+    phone = None
+    try:
+        phone, _ = parse_phone(data.phone, mobile_only=True)
+    except PhoneError as exc:
+        errors["phone"] = str(exc)
+    if phone and db.session.scalar(db.select(User).where(User.phone == phone)) is not None:
+        errors["phone"] = "Ce numéro est déjà inscrit."
+    if not data.home_insee or db.session.get(Commune, data.home_insee) is None:
+        errors["home_insee"] = "Commune inconnue."
+    email = (data.email or "").strip().lower() or None
+    if email and ("@" not in email or len(email) > 254):
+        errors["email"] = "Adresse e-mail non valide."
+    elif email and db.session.scalar(db.select(User).where(User.email == email)) is not None:
+        errors["email"] = "Cette adresse e-mail est déjà utilisée."
+    if not data.consent_contact:
+        errors["consent_contact"] = "L'accord du conducteur pour être contacté est nécessaire."
+    if errors:
+        raise DriverInputError(errors)
+    user = User(role=Role.DRIVER, first_name=data.first_name.strip(), last_name=data.last_name.strip(),
+                phone=phone, email=email)
+    user.driver = Driver(home_insee=data.home_insee, consent_contact=True, consent_at=utcnow())
+    db.session.add(user)
+    db.session.flush()
+    audit.record(actor_id, "user", user.id, "driver_registered_by_staff", {"phone": phone})
+    db.session.commit()
+    return user.driver

@@ -1,0 +1,151 @@
+"""Passengers' trip requests, entered by operators (or partners through the API)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from lotocar.audit import operations as audit
+from lotocar.communes.models import Commune
+from lotocar.core.timeutil import PARIS, local_to_utc, to_local, utcnow
+from lotocar.extensions import db
+from lotocar.offers.rules import PlaceInput, _check_place
+from lotocar.passengers.models import Passenger
+from lotocar.requests.models import RequestMode, RequestReason, RequestStatus, TripRequest
+
+REASONS_FR = {
+    RequestReason.MEDICAL: "Rendez-vous médical",
+    RequestReason.JOB: "Emploi, entretien",
+    RequestReason.TRAINING: "Formation",
+    RequestReason.SHOPPING: "Courses",
+    RequestReason.ADMINISTRATION: "Démarches administratives",
+    RequestReason.OTHER: "Autre",
+}
+STATUS_FR = {
+    RequestStatus.OPEN: "À traiter",
+    RequestStatus.BOOKED: "Confirmée",
+    RequestStatus.UNMET: "Sans solution",
+    RequestStatus.DONE: "Effectuée",
+    RequestStatus.CANCELLED: "Annulée",
+}
+UNMET_REASONS_FR = [
+    "Aucun conducteur sur ce trajet",
+    "Aucun conducteur à cet horaire",
+    "Conducteurs contactés indisponibles",
+    "Demande trop tardive",
+    "Hors du territoire desservi",
+    "Autre",
+]
+MAX_DAYS_AHEAD = 180
+
+
+class RequestInputError(ValueError):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class RequestInput:
+    passenger_id: int | None
+    origin: PlaceInput
+    destination: PlaceInput
+    mode: str  # "arrive_by" | "leave_after"
+    day: date | None
+    at: time | None
+    flexibility_min: int | None
+    reason: str | None
+    notes: str | None = None
+    return_wanted: bool = False
+    return_mode: str = "leave_after"
+    return_at: time | None = None
+
+
+def validate(data: RequestInput, now: datetime) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if data.passenger_id is None or db.session.get(Passenger, data.passenger_id) is None:
+        errors["passenger_id"] = "Passager inconnu."
+    _check_place("origin", data.origin, errors)
+    _check_place("destination", data.destination, errors)
+    if data.origin.insee and data.origin.insee == data.destination.insee and (
+            data.origin.lat is None or (data.origin.lat, data.origin.lon) == (data.destination.lat, data.destination.lon)):
+        errors["destination"] = "L'arrivée doit être différente du départ."
+    if data.mode not in ("arrive_by", "leave_after"):
+        errors["mode"] = "Choisissez « arriver avant » ou « partir après »."
+    local_now = now.astimezone(PARIS)
+    if data.day is None:
+        errors["day"] = "Indiquez la date du trajet."
+    elif data.day < local_now.date():
+        errors["day"] = "Cette date est déjà passée."
+    elif data.day > local_now.date() + timedelta(days=MAX_DAYS_AHEAD):
+        errors["day"] = "Une demande se prend au plus six mois à l'avance."
+    if data.at is None:
+        errors["at"] = "Indiquez l'heure."
+    elif data.day is not None and "day" not in errors and local_to_utc(data.day, data.at) <= now:
+        errors["at"] = "Cette heure est déjà passée."
+    if data.flexibility_min is None:
+        errors["flexibility_min"] = "Indiquez la souplesse (0 si aucune)."
+    elif not 0 <= data.flexibility_min <= 240:
+        errors["flexibility_min"] = "La souplesse va de 0 à 240 minutes."
+    if data.reason not in {r.value for r in RequestReason}:
+        errors["reason"] = "Choisissez un motif."
+    if data.notes and len(data.notes) > 2000:
+        errors["notes"] = "2000 caractères au plus."
+    if data.return_wanted:
+        if data.return_at is None:
+            errors["return_at"] = "Indiquez l'heure du retour."
+        elif data.return_mode not in ("arrive_by", "leave_after"):
+            errors["return_mode"] = "Choisissez le type d'horaire du retour."
+        elif data.at is not None and data.return_at <= data.at:
+            errors["return_at"] = "Le retour doit être après l'aller."
+    return errors
+
+
+def _make(data: RequestInput, mode: str, at: time, origin: PlaceInput, destination: PlaceInput,
+          operator_id: int | None) -> TripRequest:
+    request = TripRequest(
+        passenger_id=data.passenger_id, mode=RequestMode(mode), target_at=local_to_utc(data.day, at),
+        flexibility_min=data.flexibility_min, reason=RequestReason(data.reason),
+        status=RequestStatus.OPEN, notes=(data.notes or "").strip() or None, created_by_id=operator_id,
+    )
+    request.set_place("origin", db.session.get(Commune, origin.insee), origin.place, origin.lat, origin.lon)
+    request.set_place("destination", db.session.get(Commune, destination.insee), destination.place,
+                      destination.lat, destination.lon)
+    db.session.add(request)
+    db.session.flush()
+    return request
+
+
+def create_request(data: RequestInput, operator_id: int | None,
+                   now: datetime | None = None) -> tuple[TripRequest, TripRequest | None]:
+    """The request and, when a return is wanted, the linked return request."""
+    errors = validate(data, now or utcnow())
+    if errors:
+        raise RequestInputError(errors)
+    outbound = _make(data, data.mode, data.at, data.origin, data.destination, operator_id)
+    audit.record(operator_id, "request", outbound.id, "created", {"passenger_id": data.passenger_id})
+    back = None
+    if data.return_wanted:
+        back = _make(data, data.return_mode, data.return_at, data.destination, data.origin, operator_id)
+        back.return_of_id = outbound.id
+        audit.record(operator_id, "request", back.id, "created", {"return_of": outbound.id})
+    db.session.commit()
+    return outbound, back
+
+
+def cancel_request(request: TripRequest, operator_id: int | None, reason: str | None) -> None:
+    from lotocar.bookings import operations as bookings
+
+    live = bookings.live_booking(request.id)
+    if live is not None:
+        bookings.transition(live.id, "cancel_by_passenger", operator_id, reason)
+        return
+    if request.status not in (RequestStatus.OPEN, RequestStatus.UNMET):
+        raise bookings.BookingError("Cette demande ne peut plus être annulée.", "invalid_state")
+    request.status = RequestStatus.CANCELLED
+    bookings.flag_request(request, None)
+    audit.record(operator_id, "request", request.id, "cancelled", reason=reason)
+    db.session.commit()
+
+
+def local_target(request: TripRequest) -> datetime:
+    return to_local(request.target_at)
