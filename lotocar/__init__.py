@@ -18,6 +18,7 @@ BLUEPRINTS = [
     "lotocar.communes.views",
     "lotocar.offers.views",
     "lotocar.candidates.views",
+    "lotocar.console.views",
 ]
 
 

@@ -1,6 +1,7 @@
 """Cross-cutting web concerns: home page, front-end assets, filters, errors, headers."""
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from flask import (Blueprint, Flask, abort, current_app, flash, redirect, render_template,
@@ -26,8 +27,10 @@ _DSFR_ALLOWED = ("dsfr.min.css", "dsfr.module.min.js", "dsfr.nomodule.min.js",
 
 @main.get("/")
 def index():
-    if current_user.is_authenticated and current_user.role.value == "driver":
-        return redirect(url_for("offers.my_trips"))
+    if current_user.is_authenticated:
+        if current_user.role.value == "driver":
+            return redirect(url_for("offers.my_trips"))
+        return redirect(url_for("console.index"))
     return render_template("index.html")
 
 
@@ -63,6 +66,7 @@ def register_web(app: Flask) -> None:
     app.jinja_env.filters["time_fr"] = timeutil.format_time_fr
     app.jinja_env.filters["datetime_fr"] = timeutil.format_datetime_fr
     app.jinja_env.filters["phone"] = format_phone
+    app.jinja_env.filters["fromiso"] = lambda value: date.fromisoformat(value)
     app.jinja_env.globals["weekday_names"] = timeutil.WEEKDAY_NAMES_FR
 
     @app.after_request

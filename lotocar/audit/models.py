@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lotocar.core.timeutil import utcnow
 from lotocar.core.types import UTCDateTime
@@ -24,4 +24,13 @@ class AuditEntry(db.Model):
     changes: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
+    actor: Mapped["User | None"] = relationship()  # noqa: F821
+
     __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
+
+    @property
+    def actor_name(self) -> str:
+        if self.actor is None:
+            return "Système"
+        role = {"driver": "conducteur", "operator": "opérateur", "admin": "admin"}[self.actor.role.value]
+        return f"{self.actor.first_name} {self.actor.last_name} ({role})"

@@ -15,7 +15,10 @@ def _iso(value) -> str:
 
 def ranked_candidates(request: TripRequest) -> dict:
     """Best first, with everything the operator reads out on the phone."""
+    from lotocar.bookings.operations import declined_driver_ids
+
     found = service().candidates_for(request)
+    declined = declined_driver_ids(request.id)
     offers = {o.id: o for o in db.session.scalars(
         db.select(Offer).where(Offer.id.in_({c.offer_id for c in found})))} if found else {}
     drivers = {d.id: d for d in db.session.scalars(
@@ -41,7 +44,9 @@ def ranked_candidates(request: TripRequest) -> dict:
             "band": cand.band,
             "seats_left": cand.seats_left,
             "already_travelled": cand.already_travelled,
+            "declined_before": cand.driver_id in declined,
             "reasons": list(cand.reasons),
+            "route": [list(offer.point("origin")), list(offer.point("destination"))],
         })
     return {"request_id": request.id, "count": len(items), "candidates": items}
 
@@ -49,3 +54,18 @@ def ranked_candidates(request: TripRequest) -> dict:
 def serving_counts(offers: list[Offer]) -> dict[int, int]:
     """How many open requests each of these trips could serve."""
     return {offer_id: len(ids) for offer_id, ids in service().open_requests_for(offers).items()}
+
+
+def propose_candidate(request: TripRequest, offer_id: int, day, actor_id: int | None):
+    """Propose the booking only if that run of that trip is a candidate for the request now;
+    pickup, drop-off and detour are taken from the candidate."""
+    from lotocar.bookings import operations as bookings
+
+    for cand in service().candidates_for(request):
+        if cand.offer_id == offer_id and cand.date == day:
+            return bookings.propose(bookings.Proposal(
+                request_id=request.id, offer_id=offer_id, day=day, pickup_at=cand.pickup_at,
+                dropoff_at=cand.dropoff_at, detour_min=round(cand.detour_min, 1)), actor_id)
+    raise bookings.BookingError(
+        "Ce trajet ne peut pas (ou plus) prendre ce passager ce jour-là : choisissez dans la liste.",
+        "not_a_candidate", "offer_id")

@@ -95,10 +95,16 @@ class MatchingService:
 
     # -- queries --------------------------------------------------------------------------
 
-    def candidates_for(self, request: TripRequest) -> list[MatchCandidate]:
+    def candidates_for(self, request: TripRequest, ignore_bookings: list[Booking] = ()
+                       ) -> list[MatchCandidate]:
+        """Ranked candidates; the seats of `ignore_bookings` count as free (to re-check them)."""
         match_request = to_match_request(request)
         matcher = self._fresh_matcher()
         seats = seats_taken()
+        for booking in ignore_bookings:
+            key = (booking.offer_id, booking.occurrence_date)
+            if key in seats:
+                seats[key] = max(0, seats[key] - booking.seats)
         travelled = travelled_with(request.passenger_id)
         with self._lock:
             return matcher.candidates(match_request, seats, travelled)
@@ -110,7 +116,7 @@ class MatchingService:
         now = datetime.now(PARIS)
         requests = db.session.scalars(
             db.select(TripRequest).where(
-                TripRequest.status == RequestStatus.OPEN,
+                TripRequest.status.in_((RequestStatus.OPEN, RequestStatus.UNMET)),
                 TripRequest.target_at >= now - timedelta(hours=12),
             )
         ).all()
@@ -167,6 +173,9 @@ def init_app(app: Flask) -> None:
 
     def on_saved(sender, offer: Offer, stamp: int, **_):
         sender.extensions["matching"].offer_changed(offer, stamp)
+        from lotocar.candidates.reactions import reconcile_offer
+
+        reconcile_offer(offer)
 
     offer_saved.connect(on_saved, sender=app, weak=False)
 

@@ -1,0 +1,332 @@
+"""The operator's console: thin views over the passengers, requests, candidates and
+bookings operations. Keyboard-first: every page puts the focus on the next thing to type."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from lotocar.audit.operations import history
+from lotocar.auth.decorators import roles_required
+from lotocar.auth.models import Role
+from lotocar.bookings import operations as bookings
+from lotocar.bookings.models import Booking
+from lotocar.candidates import operations as candidates
+from lotocar.console import queues
+from lotocar.console.forms import (ActionForm, NotesForm, PassengerForm, RequestForm, SearchForm,
+                                   UnmetForm)
+from lotocar.core.timeutil import PARIS, utcnow
+from lotocar.extensions import db
+from lotocar.offers.operations import place_input
+from lotocar.passengers import operations as passengers
+from lotocar.passengers.models import Passenger
+from lotocar.requests import operations as requests_ops
+from lotocar.requests.models import TripRequest
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+STAFF = (Role.OPERATOR, Role.ADMIN)
+
+BOOKING_ACTIONS = {
+    "accept": "Le conducteur accepte",
+    "decline": "Le conducteur refuse",
+    "confirm": "Confirmer au passager",
+    "done": "Trajet effectué",
+    "no_show": "Passager absent",
+    "cancel_by_passenger": "Annulation par le passager",
+    "cancel_by_driver": "Annulation par le conducteur",
+    "cancel_by_operator": "Annuler (opérateur)",
+}
+
+
+def _messages_for(kind: str, key):
+    """SMS history when the notifications feature provides it (issue #5)."""
+    try:
+        from lotocar.notifications import operations as notes
+    except ImportError:
+        return None
+    fn = getattr(notes, "messages_for_booking" if kind == "booking" else "messages_for_phone", None)
+    return fn(key) if fn else None
+
+
+def _filter_from_args() -> tuple[queues.QueueFilter, dict[str, str]]:
+    errors: dict[str, str] = {}
+
+    def parse(name: str) -> date | None:
+        raw = request.args.get(name, "").strip()
+        if not raw:
+            return None
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            errors[name] = "Date non valide (format AAAA-MM-JJ)."
+            return None
+
+    start, end = parse("du"), parse("au")
+    epci = request.args.get("epci", "").strip() or None
+    if epci and epci not in {code for code, _ in queues.epcis()}:
+        errors["epci"] = "Intercommunalité inconnue."
+        epci = None
+    return queues.QueueFilter(start=start, end=end, epci=epci), errors
+
+
+@bp.get("/")
+@roles_required(*STAFF)
+def index():
+    queue = request.args.get("file", "a-traiter")
+    if queue not in queues.QUEUES:
+        abort(404)
+    qfilter, errors = _filter_from_args()
+    return render_template(
+        "console/index.html", queue=queue, queues=queues.QUEUES, counts=queues.counts(qfilter),
+        items=queues.listing(queue, qfilter), qfilter=qfilter, filter_errors=errors,
+        epcis=queues.epcis(), search=SearchForm(formdata=None), flags=bookings.FLAGS_FR,
+        status_fr=requests_ops.STATUS_FR, reasons_fr=requests_ops.REASONS_FR,
+        live_booking=bookings.live_booking,
+    ), (400 if errors else 200)
+
+
+@bp.get("/appel")
+@roles_required(*STAFF)
+def new_call():
+    form = SearchForm(request.args)
+    results = passengers.search(form.q.data) if form.q.data else []
+    register = PassengerForm(formdata=None)
+    if form.q.data and not results:
+        digits = "".join(ch for ch in form.q.data if ch.isdigit() or ch == "+")
+        if len(digits) >= 6:
+            register.phone.data = form.q.data
+        else:
+            parts = form.q.data.split(maxsplit=1)
+            register.first_name.data = parts[0].capitalize()
+            register.last_name.data = parts[1] if len(parts) > 1 else ""
+    return render_template("console/new_call.html", form=form, results=results, register=register,
+                           searched=bool(form.q.data))
+
+
+@bp.post("/passagers")
+@roles_required(*STAFF)
+def register_passenger():
+    form = PassengerForm()
+    form_ok = form.validate_on_submit()
+    data = passengers.PassengerInput(
+        first_name=form.first_name.data or "", last_name=form.last_name.data or "",
+        phone=form.phone.data or "", home_insee=form.home.commune.insee if form.home.commune else None,
+        has_no_car=bool(form.has_no_car.data), sms_consent=bool(form.sms_consent.data),
+        needs=form.needs.data, notes=form.notes.data)
+    try:
+        if not form_ok:  # show every problem at once, business rules included
+            errors, _phone, _mobile = passengers.validate(data)
+            raise passengers.PassengerError(errors)
+        person = passengers.register(data, current_user.id)
+    except passengers.PassengerError as exc:
+        for name, message in exc.errors.items():
+            field = getattr(form, name, None)
+            if field is not None and not field.errors:
+                field.errors = list(field.errors) + [message]
+        if exc.existing is not None:
+            flash(f"Ce numéro est déjà connu : {exc.existing.first_name} {exc.existing.last_name}. "
+                  "Voici sa fiche.", "warning")
+            return redirect(url_for("console.passenger", passenger_id=exc.existing.id))
+    else:
+        flash(f"{person.first_name} {person.last_name} est enregistré·e.", "success")
+        return redirect(url_for("console.new_request", passenger_id=person.id))
+    return render_template("console/new_call.html", form=SearchForm(formdata=None), results=[],
+                           register=form, searched=True), 400
+
+
+def _passenger_or_404(passenger_id: int) -> Passenger:
+    passenger = db.session.get(Passenger, passenger_id)
+    if passenger is None:
+        abort(404)
+    return passenger
+
+
+@bp.get("/passagers/<int:passenger_id>")
+@roles_required(*STAFF)
+def passenger(passenger_id: int):
+    person = _passenger_or_404(passenger_id)
+    reqs = list(db.session.scalars(db.select(TripRequest).where(TripRequest.passenger_id == person.id)
+                                   .order_by(TripRequest.target_at.desc())))
+    all_bookings = list(db.session.scalars(
+        db.select(Booking).join(TripRequest, TripRequest.id == Booking.request_id)
+        .where(TripRequest.passenger_id == person.id).order_by(Booking.created_at.desc())))
+    notes_form = NotesForm(formdata=None, obj=person)
+    return render_template("console/passenger.html", person=person, requests=reqs, bookings=all_bookings,
+                           notes_form=notes_form, status_fr=requests_ops.STATUS_FR,
+                           booking_labels=bookings.STATUS_LABELS_FR, reasons_fr=requests_ops.REASONS_FR,
+                           messages=_messages_for("phone", person.phone),
+                           audit=history("passenger", person.id))
+
+
+@bp.post("/passagers/<int:passenger_id>/notes")
+@roles_required(*STAFF)
+def passenger_notes(passenger_id: int):
+    person = _passenger_or_404(passenger_id)
+    form = NotesForm()
+    if form.validate_on_submit():
+        passengers.update_notes(person, form.notes.data, form.needs.data, current_user.id)
+        flash("Notes enregistrées.", "success")
+    else:
+        flash("Notes non enregistrées : 2000 caractères au plus.", "error")
+    return redirect(url_for("console.passenger", passenger_id=person.id))
+
+
+@bp.route("/passagers/<int:passenger_id>/demande", methods=["GET", "POST"])
+@roles_required(*STAFF)
+def new_request(passenger_id: int):
+    person = _passenger_or_404(passenger_id)
+    form = RequestForm()
+    if not form.is_submitted():
+        form.origin.set_commune(person.home)
+        form.day.data = datetime.now(PARIS).date() + timedelta(days=1)
+    if form.is_submitted():
+        form_ok = form.validate_on_submit()
+        data = requests_ops.RequestInput(
+            passenger_id=person.id,
+            origin=place_input(form.origin.commune, form.origin_place.data, None, None),
+            destination=place_input(form.destination.commune, form.destination_place.data, None, None),
+            mode=form.mode.data, day=form.day.data, at=form.at.data,
+            flexibility_min=form.flexibility_min.data, reason=form.reason.data, notes=form.notes.data,
+            return_wanted=bool(form.return_wanted.data), return_mode=form.return_mode.data,
+            return_at=form.return_at.data)
+        try:
+            if not form_ok:  # show the business-rule errors too, all at once
+                raise requests_ops.RequestInputError(requests_ops.validate(data, utcnow()))
+            outbound, back = requests_ops.create_request(data, current_user.id)
+        except requests_ops.RequestInputError as exc:
+            form.add_errors({k: v for k, v in exc.errors.items()
+                             if not getattr(form, k, None) or not getattr(form, k).errors})
+        else:
+            if back is not None:
+                flash("Aller et retour enregistrés : commencez par l'aller.", "success")
+            return redirect(url_for("console.trip_request", request_id=outbound.id))
+    return render_template("console/request_form.html", form=form, person=person), (400 if form.errors else 200)
+
+
+def _request_or_404(request_id: int) -> TripRequest:
+    trip = db.session.get(TripRequest, request_id)
+    if trip is None:
+        abort(404)
+    return trip
+
+
+@bp.get("/demandes/<int:request_id>")
+@roles_required(*STAFF)
+def trip_request(request_id: int):
+    trip = _request_or_404(request_id)
+    live = bookings.live_booking(trip.id)
+    found = candidates.ranked_candidates(trip) if live is None and trip.status.value in ("open", "unmet") else None
+    linked = db.session.scalars(db.select(TripRequest).where(
+        (TripRequest.return_of_id == trip.id) | (TripRequest.id == (trip.return_of_id or -1)))).all()
+    past = list(db.session.scalars(db.select(Booking).where(Booking.request_id == trip.id)
+                                   .order_by(Booking.created_at.desc())))
+    return render_template(
+        "console/request.html", trip=trip, live=live, found=found, linked=linked, past=past,
+        action_form=ActionForm(formdata=None), unmet_form=UnmetForm(formdata=None),
+        actions=BOOKING_ACTIONS, booking_labels=bookings.STATUS_LABELS_FR, flags=bookings.FLAGS_FR,
+        status_fr=requests_ops.STATUS_FR, reasons_fr=requests_ops.REASONS_FR,
+        allowed=lambda b: [a for a, (src, _t) in bookings.TRANSITIONS.items() if b.status in src],
+    )
+
+
+@bp.post("/demandes/<int:request_id>/proposer")
+@roles_required(*STAFF)
+def propose(request_id: int):
+    trip = _request_or_404(request_id)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        offer_id = int(request.form.get("offer_id", ""))
+        day = date.fromisoformat(request.form.get("date", ""))
+    except ValueError:
+        flash("Choix de conducteur incomplet : recommencez depuis la liste.", "error")
+        return redirect(url_for("console.trip_request", request_id=trip.id))
+    try:
+        booking = candidates.propose_candidate(trip, offer_id, day, current_user.id)
+    except bookings.BookingError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("console.trip_request", request_id=trip.id))
+    flash("Conducteur sollicité : notez sa réponse dès qu'il l'a donnée.", "success")
+    return redirect(url_for("console.booking", booking_id=booking.id))
+
+
+@bp.post("/demandes/<int:request_id>/sans-solution")
+@roles_required(*STAFF)
+def unmet(request_id: int):
+    trip = _request_or_404(request_id)
+    form = UnmetForm()
+    if not form.validate_on_submit():
+        flash("Choisissez une raison.", "error")
+        return redirect(url_for("console.trip_request", request_id=trip.id))
+    reason = form.reason.data + (f" — {form.detail.data}" if form.detail.data else "")
+    try:
+        bookings.mark_unmet(trip, reason, current_user.id)
+    except bookings.BookingError as exc:
+        flash(str(exc), "error")
+    else:
+        flash("Demande classée sans solution.", "info")
+    return redirect(url_for("console.index"))
+
+
+@bp.post("/demandes/<int:request_id>/annuler")
+@roles_required(*STAFF)
+def cancel_request(request_id: int):
+    trip = _request_or_404(request_id)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        requests_ops.cancel_request(trip, current_user.id, form.reason.data or "Annulée par le passager")
+    except bookings.BookingError as exc:
+        flash(str(exc), "error")
+    else:
+        flash("Demande annulée.", "info")
+    return redirect(url_for("console.trip_request", request_id=trip.id))
+
+
+@bp.post("/demandes/<int:request_id>/vu")
+@roles_required(*STAFF)
+def clear_flag(request_id: int):
+    trip = _request_or_404(request_id)
+    if ActionForm().validate_on_submit():
+        bookings.flag_request(trip, None)
+        db.session.commit()
+    return redirect(url_for("console.trip_request", request_id=trip.id))
+
+
+@bp.get("/reservations/<int:booking_id>")
+@roles_required(*STAFF)
+def booking(booking_id: int):
+    item = db.session.get(Booking, booking_id)
+    if item is None:
+        abort(404)
+    return render_template(
+        "console/booking.html", booking=item, action_form=ActionForm(formdata=None),
+        actions=BOOKING_ACTIONS, labels=bookings.STATUS_LABELS_FR,
+        allowed=[a for a, (src, _t) in bookings.TRANSITIONS.items() if item.status in src],
+        audit=history("booking", item.id), messages=_messages_for("booking", item.id),
+    )
+
+
+@bp.post("/reservations/<int:booking_id>/<action>")
+@roles_required(*STAFF)
+def booking_action(booking_id: int, action: str):
+    if action not in BOOKING_ACTIONS:
+        abort(404)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    item = db.session.get(Booking, booking_id)
+    if item is None:
+        abort(404)
+    try:
+        bookings.transition(item.id, action, current_user.id, form.reason.data or BOOKING_ACTIONS[action])
+    except bookings.BookingError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("console.booking", booking_id=item.id))
+    flash(f"{BOOKING_ACTIONS[action]} : enregistré.", "success")
+    if action in ("decline", "cancel_by_driver", "cancel_by_operator"):
+        return redirect(url_for("console.trip_request", request_id=item.request_id))
+    return redirect(url_for("console.booking", booking_id=item.id))
