@@ -143,3 +143,39 @@ def test_validation_errors_shown_in_browser(live_server, browser, make_driver):
     assert page.get_attribute("#phone", "aria-invalid") == "true"
     shot(page, "signup-errors-desktop")
     context.close()
+
+
+def test_operator_console_candidates_and_map(live_server, browser, make_driver):
+    """The request page lists ranked candidates and draws the map with no tiles reachable."""
+    from lotocar.auth.models import Role
+    from lotocar.auth.operations import create_staff
+    from tests.test_candidates import luzech_cahors, passenger, trip_request
+
+    create_staff("op@lotocar.fr", "Sophie", "Martin", Role.OPERATOR, password="motdepasse-solide")
+    luzech_cahors(make_driver("Nathalie", "Rességuier"))
+    luzech_cahors(make_driver("Jean", "Delmas", home="46182", phone="+33612349999"), detour=20)
+    req = trip_request(passenger())
+    context = browser.new_context(viewport=DESKTOP, locale="fr-FR")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(live_server + "/connexion/equipe")
+    page.fill("#email", "op@lotocar.fr")
+    page.fill("#password", "motdepasse-solide")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/console/$"))
+    shot(page, "console-queue-desktop")
+    page.goto(live_server + f"/console/demandes/{req.id}")
+    assert page.locator(".candidate").count() == 2
+    # Leaflet drew the vector layers (points and lines) even without tiles
+    page.wait_for_selector("#map path.leaflet-interactive", state="attached")
+    assert page.locator("#map path.leaflet-interactive").count() >= 4
+    # keyboard-first: the best candidate's "Proposer" button has the focus
+    assert page.evaluate("document.activeElement.textContent").startswith("Proposer à")
+    shot(page, "console-request-desktop")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/console/reservations/\d+$"))
+    assert "Proposée au conducteur" in page.content()
+    shot(page, "console-booking-desktop")
+    assert errors == []
+    context.close()

@@ -12,6 +12,7 @@
   var tiles = el.getAttribute("data-tiles");
   if (tiles) { L.tileLayer(tiles, { maxZoom: 17, attribution: "© OpenStreetMap" }).addTo(map); }
   var bounds = L.latLngBounds([pickup, dropoff]);
+  var ends = L.layerGroup().addTo(map);
   var lines = routes.map(function (r) {
     var path = [r[0], pickup, dropoff, r[1]];
     path.forEach(function (p) { bounds.extend(p); });
@@ -29,6 +30,12 @@
                                 : { opacity: 0.35, weight: 2, dashArray: "4 4", color: "#6a6af4" });
       if (i === index) { line.bringToFront(); }
     });
+    ends.clearLayers();
+    var r = routes[index];
+    L.circleMarker(r[0], { radius: 6, color: "#000091", fillColor: "#fff", fillOpacity: 1 })
+      .bindTooltip("Départ du conducteur", { direction: "top" }).addTo(ends);
+    L.circleMarker(r[1], { radius: 6, color: "#000091", fillColor: "#000091", fillOpacity: 1 })
+      .bindTooltip("Destination du conducteur", { direction: "bottom" }).addTo(ends);
   }
   document.querySelectorAll(".candidate").forEach(function (item) {
     var index = parseInt(item.getAttribute("data-index"), 10);
