@@ -286,3 +286,32 @@ def test_console_roles(app, client, make_driver):
         login_as(client, staff)
         for url in urls:
             assert client.get(url).status_code == 200, url
+
+
+def test_new_passenger_and_request_in_one_form(op_client, make_driver):
+    luzech_cahors(make_driver("Nathalie", "R"))
+    page = op_client.get("/console/appel?q=0698765432").get_data(as_text=True)
+    assert 'name="d-destination"' in page
+    r = op_client.post("/console/passagers", data={
+        "csrf_token": token(op_client), "phone": "06 98 76 54 32", "first_name": "Odette",
+        "last_name": "Marty", "home": "Douelle", "has_no_car": "y",
+        "d-destination": "Cahors", "d-day": MONDAY.isoformat(), "d-at": "08:30",
+        "d-mode": "arrive_by", "d-flexibility_min": "30", "d-reason": "medical"})
+    assert r.status_code == 302, r.get_data(as_text=True)[-2000:]
+    req = db.session.scalar(db.select(TripRequest))
+    assert r.headers["Location"].endswith(f"/console/demandes/{req.id}")
+    assert req.origin_insee == "46088" and req.destination_insee == "46042"
+    assert "Conducteurs possibles (1)" in op_client.get(r.headers["Location"]).get_data(as_text=True)
+
+
+def test_new_passenger_with_bad_request_saves_nothing(op_client):
+    r = op_client.post("/console/passagers", data={
+        "csrf_token": token(op_client), "phone": "06 98 76 54 32", "first_name": "Odette",
+        "last_name": "Marty", "home": "Douelle", "has_no_car": "y",
+        "d-destination": "Douelle", "d-day": "", "d-at": "08:30", "d-mode": "arrive_by",
+        "d-flexibility_min": "30", "d-reason": "medical"})
+    assert r.status_code == 400
+    html = r.get_data(as_text=True)
+    assert "différente du départ" in html and "date du trajet" in html
+    assert 'value="Odette"' in html  # what was typed is kept on screen
+    assert db.session.scalar(db.select(db.func.count()).select_from(Passenger)) == 0

@@ -74,6 +74,20 @@ class RequestForm(BaseForm):
                 field.errors = list(field.errors) + [message]
 
 
+class CallRequestForm(RequestForm):
+    """The request part of the "new passenger" form (the passenger form carries the CSRF)."""
+
+    class Meta:
+        csrf = False
+        locales = ["fr_FR", "fr"]
+
+    origin = CommuneField("Départ, si ce n'est pas le domicile (facultatif)", required=False)
+    destination = CommuneField("Destination (commune)")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, prefix="d", **kwargs)
+
+
 class UnmetForm(BaseForm):
     reason = SelectField("Raison", choices=[(r, r) for r in UNMET_REASONS_FR])
     detail = StringField("Précision (facultatif)", filters=[strip_filter],

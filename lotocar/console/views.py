@@ -14,8 +14,8 @@ from lotocar.bookings import operations as bookings
 from lotocar.bookings.models import Booking
 from lotocar.candidates import operations as candidates
 from lotocar.console import queues
-from lotocar.console.forms import (ActionForm, NotesForm, PassengerForm, RequestForm, SearchForm,
-                                   UnmetForm)
+from lotocar.console.forms import (ActionForm, CallRequestForm, NotesForm, PassengerForm, RequestForm,
+                                   SearchForm, UnmetForm)
 from lotocar.core.timeutil import PARIS, utcnow
 from lotocar.extensions import db
 from lotocar.offers.operations import place_input
@@ -92,6 +92,8 @@ def new_call():
     form = SearchForm(request.args)
     results = passengers.search(form.q.data) if form.q.data else []
     register = PassengerForm(formdata=None)
+    call = CallRequestForm(formdata=None)
+    call.day.data = datetime.now(PARIS).date() + timedelta(days=1)
     if form.q.data and not results:
         digits = "".join(ch for ch in form.q.data if ch.isdigit() or ch == "+")
         if len(digits) >= 6:
@@ -101,38 +103,63 @@ def new_call():
             register.first_name.data = parts[0].capitalize()
             register.last_name.data = parts[1] if len(parts) > 1 else ""
     return render_template("console/new_call.html", form=form, results=results, register=register,
-                           searched=bool(form.q.data))
+                           call=call, searched=bool(form.q.data))
+
+
+def _request_input(form: RequestForm, passenger_id: int | None, default_origin=None):
+    origin = form.origin.commune or default_origin
+    return requests_ops.RequestInput(
+        passenger_id=passenger_id,
+        origin=place_input(origin, form.origin_place.data, None, None),
+        destination=place_input(form.destination.commune, form.destination_place.data, None, None),
+        mode=form.mode.data, day=form.day.data, at=form.at.data,
+        flexibility_min=form.flexibility_min.data, reason=form.reason.data, notes=form.notes.data,
+        return_wanted=bool(form.return_wanted.data), return_mode=form.return_mode.data,
+        return_at=form.return_at.data)
+
+
+def _attach(form, errors: dict[str, str]) -> None:
+    for name, message in errors.items():
+        name = {"origin_lat": "origin", "destination_lat": "destination"}.get(name, name)
+        field = getattr(form, name, None)
+        if field is not None and not field.errors:
+            field.errors = list(field.errors) + [message]
 
 
 @bp.post("/passagers")
 @roles_required(*STAFF)
 def register_passenger():
+    """A new passenger and, in the same page, their first request (fewer steps on the phone)."""
     form = PassengerForm()
+    call = CallRequestForm()
+    with_request = bool((call.destination.data or "").strip())
     form_ok = form.validate_on_submit()
+    call_ok = call.validate() if with_request else True
     data = passengers.PassengerInput(
         first_name=form.first_name.data or "", last_name=form.last_name.data or "",
         phone=form.phone.data or "", home_insee=form.home.commune.insee if form.home.commune else None,
         has_no_car=bool(form.has_no_car.data), sms_consent=bool(form.sms_consent.data),
         needs=form.needs.data, notes=form.notes.data)
-    try:
-        if not form_ok:  # show every problem at once, business rules included
-            errors, _phone, _mobile = passengers.validate(data)
-            raise passengers.PassengerError(errors)
+    person_errors, _phone, _mobile = passengers.validate(data)
+    request_data = _request_input(call, None, form.home.commune) if with_request else None
+    request_errors = requests_ops.validate(request_data, utcnow(), check_passenger=False) if with_request else {}
+    existing = passengers.find_by_phone(data.phone)
+    if existing is not None:
+        flash(f"Ce numéro est déjà connu : {existing.first_name} {existing.last_name}. Voici sa fiche.",
+              "warning")
+        return redirect(url_for("console.passenger", passenger_id=existing.id))
+    if form_ok and call_ok and not person_errors and not request_errors:
         person = passengers.register(data, current_user.id)
-    except passengers.PassengerError as exc:
-        for name, message in exc.errors.items():
-            field = getattr(form, name, None)
-            if field is not None and not field.errors:
-                field.errors = list(field.errors) + [message]
-        if exc.existing is not None:
-            flash(f"Ce numéro est déjà connu : {exc.existing.first_name} {exc.existing.last_name}. "
-                  "Voici sa fiche.", "warning")
-            return redirect(url_for("console.passenger", passenger_id=exc.existing.id))
-    else:
         flash(f"{person.first_name} {person.last_name} est enregistré·e.", "success")
-        return redirect(url_for("console.new_request", passenger_id=person.id))
+        if not with_request:
+            return redirect(url_for("console.new_request", passenger_id=person.id))
+        outbound, _back = requests_ops.create_request(
+            _request_input(call, person.id, person.home), current_user.id)
+        return redirect(url_for("console.trip_request", request_id=outbound.id))
+    _attach(form, person_errors)
+    _attach(call, request_errors)
     return render_template("console/new_call.html", form=SearchForm(formdata=None), results=[],
-                           register=form, searched=True), 400
+                           register=form, call=call, searched=True), 400
 
 
 def _passenger_or_404(passenger_id: int) -> Passenger:
@@ -182,14 +209,7 @@ def new_request(passenger_id: int):
         form.day.data = datetime.now(PARIS).date() + timedelta(days=1)
     if form.is_submitted():
         form_ok = form.validate_on_submit()
-        data = requests_ops.RequestInput(
-            passenger_id=person.id,
-            origin=place_input(form.origin.commune, form.origin_place.data, None, None),
-            destination=place_input(form.destination.commune, form.destination_place.data, None, None),
-            mode=form.mode.data, day=form.day.data, at=form.at.data,
-            flexibility_min=form.flexibility_min.data, reason=form.reason.data, notes=form.notes.data,
-            return_wanted=bool(form.return_wanted.data), return_mode=form.return_mode.data,
-            return_at=form.return_at.data)
+        data = _request_input(form, person.id)
         try:
             if not form_ok:  # show the business-rule errors too, all at once
                 raise requests_ops.RequestInputError(requests_ops.validate(data, utcnow()))

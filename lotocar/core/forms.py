@@ -13,7 +13,8 @@ REQUIRED = "Ce champ est obligatoire."
 class CommuneField(StringField):
     """A commune typed with autocomplete; after validation `.commune` holds the Commune."""
 
-    def __init__(self, label=None, validators=None, **kwargs):
+    def __init__(self, label=None, validators=None, required: bool = True, **kwargs):
+        self.required = required
         render_kw = {"list": "communes-list", "autocomplete": "off",
                      "data-commune-autocomplete": "1", "spellcheck": "false"}
         render_kw.update(kwargs.pop("render_kw", {}) or {})
@@ -24,6 +25,8 @@ class CommuneField(StringField):
         self.commune = None
         text = (self.data or "").strip()
         if not text:
+            if not self.required:
+                return
             raise ValidationError(REQUIRED)
         if len(text) > 120:
             raise ValidationError("Nom de commune trop long.")
