@@ -67,6 +67,7 @@ def register_web(app: Flask) -> None:
     app.jinja_env.filters["datetime_fr"] = timeutil.format_datetime_fr
     app.jinja_env.filters["phone"] = format_phone
     app.jinja_env.filters["fromiso"] = lambda value: date.fromisoformat(value)
+    app.jinja_env.filters["local_time"] = lambda value: timeutil.format_time_fr(timeutil.to_local(value))
     app.jinja_env.globals["weekday_names"] = timeutil.WEEKDAY_NAMES_FR
 
     @app.after_request

@@ -286,3 +286,32 @@ def test_upcoming_lists_next_departures(app, driver):
     assert len(upcoming) == 1
     assert upcoming[0].remaining == 21
     assert [d.date() for d in upcoming[0].next_departures] == [today + timedelta(days=i) for i in (1, 2, 3)]
+
+
+def test_driver_answers_and_sees_phone_only_after_accepting(app, client, make_driver):
+    from lotocar.bookings import operations as bookings
+    from lotocar.bookings.models import Booking, BookingStatus
+    from tests.test_candidates import MONDAY, luzech_cahors, passenger, trip_request
+
+    driver = make_driver()
+    offer = luzech_cahors(driver)
+    pax = passenger("+33698765432")
+    booking = bookings.propose(bookings.Proposal(trip_request(pax).id, offer.id, MONDAY), None)
+    login_as(client, driver)
+    page = client.get("/mes-trajets/").get_data(as_text=True)
+    assert "Odette" in page and "J&#39;accepte" in page or "J'accepte" in page
+    assert "98 76 54 32" not in page  # no phone before accepting
+    # another driver cannot answer for them
+    other = app.test_client()
+    login_as(other, make_driver("Bob", "B"))
+    assert other.post(f"/mes-trajets/reservations/{booking.id}/accept",
+                      data={"csrf_token": csrf_token(other, "/mes-trajets/")}).status_code == 404
+    r = client.post(f"/mes-trajets/reservations/{booking.id}/accept",
+                    data={"csrf_token": csrf_token(client, "/mes-trajets/")})
+    assert r.status_code == 302
+    assert db.session.get(Booking, booking.id).status == BookingStatus.ACCEPTED_BY_DRIVER
+    page = client.get("/mes-trajets/").get_data(as_text=True)
+    assert "06 98 76 54 32" in page and "Je ne peux plus" in page
+    client.post(f"/mes-trajets/reservations/{booking.id}/cancel",
+                data={"csrf_token": csrf_token(client, "/mes-trajets/")})
+    assert db.session.get(Booking, booking.id).status == BookingStatus.CANCELLED_BY_DRIVER

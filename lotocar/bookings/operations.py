@@ -259,3 +259,18 @@ def capacity_changed(offer: Offer) -> None:
         db.select(OfferDay).where(OfferDay.offer_id == offer.id, OfferDay.day >= today)
     ):
         day.capacity = max(offer.seats, day.held)
+
+
+def for_driver(driver_id: int, today: date | None = None) -> list[Booking]:
+    """A driver's bookings from today on: to answer, accepted and confirmed."""
+    today = today or datetime.now(PARIS).date()
+    return list(db.session.scalars(
+        db.select(Booking).join(Offer, Offer.id == Booking.offer_id)
+        .where(Offer.driver_id == driver_id, Booking.status.in_(LIVE), Booking.occurrence_date >= today)
+        .order_by(Booking.occurrence_date, Booking.pickup_at, Booking.id)
+    ))
+
+
+def driver_may_see_contact(booking: Booking) -> bool:
+    """A passenger's phone is shown to the driver only once the driver has accepted."""
+    return booking.status in (S.ACCEPTED_BY_DRIVER, S.CONFIRMED, S.DONE)

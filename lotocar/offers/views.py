@@ -5,7 +5,10 @@ from flask_login import current_user
 
 from lotocar.auth.decorators import current_driver, roles_required
 from lotocar.auth.models import Role
+from lotocar.bookings import operations as bookings
+from lotocar.bookings.models import Booking
 from lotocar.candidates.operations import serving_counts
+from lotocar.extensions import db
 from lotocar.offers import operations as ops
 from lotocar.offers.forms import OfferForm, StatusForm
 
@@ -26,7 +29,9 @@ def my_trips():
     upcoming = ops.upcoming_for_driver(driver)
     serving = serving_counts([item.offer for item in upcoming])
     return render_template("offers/list.html", upcoming=upcoming, serving=serving,
-                           past=ops.past_or_cancelled_for_driver(driver), status_form=StatusForm())
+                           past=ops.past_or_cancelled_for_driver(driver), status_form=StatusForm(),
+                           rides=bookings.for_driver(driver.id), labels=bookings.STATUS_LABELS_FR,
+                           may_see_contact=bookings.driver_may_see_contact)
 
 
 def _save(form: OfferForm, offer=None):
@@ -88,4 +93,31 @@ def change_status(offer_id: int, action: str):
     else:
         flash({"pause": "Trajet mis en pause.", "resume": "Trajet repris.",
                "cancel": "Trajet annulé."}[action], "success")
+    return redirect(url_for("offers.my_trips"))
+
+
+DRIVER_ACTIONS = {"accept": "accept", "decline": "decline", "cancel": "cancel_by_driver"}
+
+
+@bp.post("/reservations/<int:booking_id>/<any(accept, decline, cancel):action>")
+@roles_required(Role.DRIVER)
+def answer(booking_id: int, action: str):
+    """The driver answers a proposal (or withdraws) from their own page."""
+    driver = current_driver()
+    booking = db.session.get(Booking, booking_id)
+    if booking is None or booking.offer.driver_id != driver.id:
+        abort(404)
+    if not StatusForm().validate_on_submit():
+        abort(400)
+    try:
+        bookings.transition(booking.id, DRIVER_ACTIONS[action], current_user.id,
+                            {"accept": "Accepté par le conducteur (site)",
+                             "decline": "Refusé par le conducteur (site)",
+                             "cancel": "Annulé par le conducteur (site)"}[action])
+    except bookings.BookingError as exc:
+        flash(str(exc), "error")
+    else:
+        flash({"accept": "Merci ! L'équipe confirme au passager et vous tient informé·e.",
+               "decline": "C'est noté : l'équipe cherche un autre conducteur.",
+               "cancel": "C'est noté : l'équipe prévient le passager."}[action], "success")
     return redirect(url_for("offers.my_trips"))
