@@ -29,7 +29,9 @@ from lotocar.requests.models import RequestMode, RequestStatus, TripRequest
 
 log = logging.getLogger("lotocar.matching")
 
-HORIZON_DAYS = 120  # regular trips are expanded into dated runs this far ahead
+# Regular trips are expanded into dated runs this far ahead (MATCHING_HORIZON_DAYS); a
+# request beyond it is still matched exactly, by the index's slower scan of regular trips.
+HORIZON_DAYS = 42
 
 
 def make_router(config) -> Router:
@@ -42,8 +44,9 @@ def make_router(config) -> Router:
 
 
 class MatchingService:
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, horizon_days: int = HORIZON_DAYS) -> None:
         self.router = router
+        self.horizon_days = horizon_days
         self._lock = threading.RLock()
         self._index: CorridorIndex | None = None
         self._matcher: Matcher | None = None
@@ -59,7 +62,7 @@ class MatchingService:
 
     def _rebuild(self, stamp: int, today: date) -> None:
         index = CorridorIndex(self.router, horizon=(today - timedelta(days=1),
-                                                    today + timedelta(days=HORIZON_DAYS)))
+                                                    today + timedelta(days=self.horizon_days)))
         index.bulk_load(to_match_offer(o) for o in self._load_offers(today))
         self._index, self._matcher = index, Matcher(self.router, index)
         self._stamp, self._built_for = stamp, today
@@ -167,7 +170,7 @@ def travelled_with(passenger_id: int) -> set[int]:
 
 
 def init_app(app: Flask) -> None:
-    service = MatchingService(make_router(app.config))
+    service = MatchingService(make_router(app.config), app.config.get("MATCHING_HORIZON_DAYS", HORIZON_DAYS))
     app.extensions["matching"] = service
     from lotocar.offers.signals import offer_saved
 
