@@ -14,6 +14,7 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 
 from flask import Flask, current_app
+from sqlalchemy.orm import selectinload
 
 from matching import (CorridorIndex, Matcher, OSRMRouter, Point, Request, Router,
                       StraightLineRouter)
@@ -52,12 +53,15 @@ class MatchingService:
         self._matcher: Matcher | None = None
         self._stamp: int | None = None
         self._built_for: date | None = None
+        # reverse matching needs only the projection and bounds of an index, not its content
+        self._reverse = Matcher(router, CorridorIndex(router))
 
     # -- keeping the index in step -------------------------------------------------------
 
     def _load_offers(self, today: date) -> list[Offer]:
         return list(db.session.scalars(
-            db.select(Offer).where(Offer.status == OfferStatus.ACTIVE, Offer.last_date >= today)
+            db.select(Offer).options(selectinload(Offer.origin), selectinload(Offer.destination))
+            .where(Offer.status == OfferStatus.ACTIVE, Offer.last_date >= today)
         ))
 
     def _rebuild(self, stamp: int, today: date) -> None:
@@ -91,6 +95,10 @@ class MatchingService:
                 self._stamp = stamp
             # otherwise another process wrote in between: the next query rebuilds
 
+    def warm(self) -> int:
+        """Build the index now (e.g. in gunicorn's master before it forks the workers)."""
+        return len(self._fresh_matcher().index)
+
     def reset(self) -> None:
         with self._lock:
             self._index = self._matcher = None
@@ -118,7 +126,8 @@ class MatchingService:
             return {}
         now = datetime.now(PARIS)
         requests = db.session.scalars(
-            db.select(TripRequest).where(
+            db.select(TripRequest).options(selectinload(TripRequest.origin), selectinload(TripRequest.destination))
+            .where(
                 TripRequest.status.in_((RequestStatus.OPEN, RequestStatus.UNMET)),
                 TripRequest.target_at >= now - timedelta(hours=12),
             )
@@ -127,7 +136,7 @@ class MatchingService:
             return {o.id: [] for o in offers}
         match_requests = [to_match_request(r) for r in requests]
         seats = seats_taken()
-        matcher = self._fresh_matcher()
+        matcher = self._reverse
         result: dict[int, list[int]] = {}
         for offer in offers:
             if offer.status != OfferStatus.ACTIVE:
