@@ -1,6 +1,8 @@
 """Candidates for a request, as plain data for the operator console and the API."""
 from __future__ import annotations
 
+from sqlalchemy.orm import selectinload
+
 from lotocar.candidates.service import service
 from lotocar.core.phones import format_phone
 from lotocar.drivers.models import Driver
@@ -20,9 +22,11 @@ def ranked_candidates(request: TripRequest) -> dict:
     found = service().candidates_for(request)
     declined = declined_driver_ids(request.id)
     offers = {o.id: o for o in db.session.scalars(
-        db.select(Offer).where(Offer.id.in_({c.offer_id for c in found})))} if found else {}
+        db.select(Offer).options(selectinload(Offer.origin), selectinload(Offer.destination))
+        .where(Offer.id.in_({c.offer_id for c in found})))} if found else {}
     drivers = {d.id: d for d in db.session.scalars(
-        db.select(Driver).where(Driver.id.in_({c.driver_id for c in found})))} if found else {}
+        db.select(Driver).options(selectinload(Driver.user), selectinload(Driver.home))
+        .where(Driver.id.in_({c.driver_id for c in found})))} if found else {}
     items = []
     for rank, cand in enumerate(found, start=1):
         offer, driver = offers[cand.offer_id], drivers[cand.driver_id]
