@@ -18,7 +18,9 @@ BLUEPRINTS = [
     "lotocar.communes.views",
     "lotocar.offers.views",
     "lotocar.candidates.views",
+    "lotocar.api.views",
     "lotocar.console.views",
+    "lotocar.stats.views",
 ]
 
 

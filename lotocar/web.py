@@ -85,6 +85,10 @@ def register_web(app: Flask) -> None:
         return response
 
     def _error(code: int, title: str, message: str):
+        if request.path.startswith("/api/"):  # the API's own JSON error shape
+            from lotocar.api.errors import error_response
+
+            return error_response(code)
         if request.path.startswith(("/communes/", "/api/")) or request.accept_mimetypes.best == "application/json":
             return {"error": {"code": code, "message": message}}, code
         return render_template("error.html", code=code, title=title, message=message), code

@@ -22,3 +22,22 @@ def create(email: str, name: str, admin: bool) -> None:
     except ops.AuthError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{user.role.value} {user.email} created. Password: {password}")
+
+
+@operators_cli.command("token")
+@click.argument("email")
+@click.option("--revoke", is_flag=True, help="Revoke every API token of this account instead.")
+def token(email: str, revoke: bool) -> None:
+    """Print a new API token for an operator or admin (only its SHA-256 is stored)."""
+    from lotocar.api import operations as api_tokens
+
+    try:
+        if revoke:
+            count = api_tokens.revoke_tokens(email)
+            click.echo(f"{count} API token(s) revoked for {email}.")
+            return
+        raw, _ = api_tokens.issue_token(email)
+    except api_tokens.TokenError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"API token for {email} (shown only once, keep it secret):", err=True)
+    click.echo(raw)

@@ -70,6 +70,11 @@ def propose_candidate(request: TripRequest, offer_id: int, day, actor_id: int | 
             return bookings.propose(bookings.Proposal(
                 request_id=request.id, offer_id=offer_id, day=day, pickup_at=cand.pickup_at,
                 dropoff_at=cand.dropoff_at, detour_min=round(cand.detour_min, 1)), actor_id)
+    from lotocar.bookings.models import OfferDay
+
+    run = db.session.get(OfferDay, (offer_id, day))
+    if run is not None and run.held + request.seats > run.capacity:
+        raise bookings.BookingError("Plus de place libre dans cette voiture ce jour-là.", "no_seat", "offer_id")
     raise bookings.BookingError(
         "Ce trajet ne peut pas (ou plus) prendre ce passager ce jour-là : choisissez dans la liste.",
         "not_a_candidate", "offer_id")
