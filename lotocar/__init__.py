@@ -21,6 +21,7 @@ BLUEPRINTS = [
     "lotocar.api.views",
     "lotocar.console.views",
     "lotocar.stats.views",
+    "lotocar.notifications.views",
 ]
 
 
@@ -59,9 +60,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         except (TypeError, ValueError):
             return None
 
-    from lotocar.notifications import gateway
+    from lotocar import notifications
 
-    gateway.init_app(app)
+    notifications.init_app(app)  # SMS gateway + booking/trip subscriptions (no scheduler here)
 
     from lotocar.candidates import service as matching_service
 

@@ -8,7 +8,9 @@ def register_cli(app: Flask) -> None:
     from lotocar.auth.cli import operators_cli
     from lotocar.communes.cli import communes_cli
     from lotocar.demo.cli import demo_cli
+    from lotocar.notifications.cli import sms_cli
 
     app.cli.add_command(communes_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(operators_cli)
+    app.cli.add_command(sms_cli)

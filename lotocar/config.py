@@ -78,8 +78,9 @@ def load_config(instance_path: str) -> dict[str, object]:
         "OTP_TTL_MINUTES": _int("OTP_TTL_MINUTES", 10),
         "OTP_MAX_ATTEMPTS": _int("OTP_MAX_ATTEMPTS", 5),
         "OTP_MAX_PER_PHONE": _int("OTP_MAX_PER_PHONE", 3),  # codes per phone per 15 minutes
-        # SMS (issue #5 wires Twilio; empty = development gateway that only logs).
-        "SMS_GATEWAY": os.environ.get("SMS_GATEWAY", "dev"),
+        # SMS (lotocar.notifications): "twilio" or "dev"; empty = Twilio when
+        # TWILIO_ACCOUNT_SID is set, else the development gateway that only records.
+        "SMS_GATEWAY": os.environ.get("SMS_GATEWAY", "").strip().lower(),
         "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID", ""),
         "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN", ""),
         "TWILIO_API_KEY": os.environ.get("TWILIO_API_KEY", ""),
@@ -88,12 +89,26 @@ def load_config(instance_path: str) -> dict[str, object]:
         "TWILIO_MESSAGING_SERVICE_SID": os.environ.get("TWILIO_MESSAGING_SERVICE_SID", ""),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", ""),
         "OPERATOR_PHONE": os.environ.get("OPERATOR_PHONE", "05 31 60 09 03"),
+        "TWILIO_API_BASE_URL": os.environ.get("TWILIO_API_BASE_URL", ""),  # tests / API proxy
+        "TWILIO_TIMEOUT_S": _float("TWILIO_TIMEOUT_S", 10.0),
+        "SMS_TWO_WAY": os.environ.get("SMS_TWO_WAY", ""),  # empty = auto (numeric sender)
+        "SMS_QUIET_HOURS": os.environ.get("SMS_QUIET_HOURS", "21:00-08:00"),
+        "SMS_REMINDER_EVE_AT": os.environ.get("SMS_REMINDER_EVE_AT", "18:00"),
+        "SMS_REMINDER_BEFORE_MIN": _int("SMS_REMINDER_BEFORE_MIN", 60),
+        "SMS_URGENT_WITHIN_HOURS": _int("SMS_URGENT_WITHIN_HOURS", 12),
+        "SMS_LINK_TTL_HOURS": _int("SMS_LINK_TTL_HOURS", 48),
+        "SMS_WORKER_INTERVAL_S": _float("SMS_WORKER_INTERVAL_S", 5.0),
+        "SMS_WORKER_BATCH": _int("SMS_WORKER_BATCH", 20),
+        "SMS_SENDING_LEASE_S": _int("SMS_SENDING_LEASE_S", 120),
+        "SMS_MAX_ATTEMPTS": _int("SMS_MAX_ATTEMPTS", 8),
+        "SMS_RETRY_BASE_S": _int("SMS_RETRY_BASE_S", 30),
         # Router used by the matcher (issue #3).
         "ROUTER": os.environ.get("ROUTER", "straight"),
         "ROUTER_CIRCUITY": _float("ROUTER_CIRCUITY", 1.3),
         "ROUTER_SPEED_KMH": _float("ROUTER_SPEED_KMH", 60.0),
         "OSRM_URL": os.environ.get("OSRM_URL", ""),
         "OSRM_TIMEOUT_S": _float("OSRM_TIMEOUT_S", 2.0),
+        "MATCHING_HORIZON_DAYS": _int("MATCHING_HORIZON_DAYS", 42),
         # Front end
         "NODE_MODULES": os.environ.get("NODE_MODULES", str(PROJECT_ROOT / "node_modules")),
         "DSFR_DIST": os.environ.get(

@@ -7,11 +7,12 @@ from lotocar.candidates.models import ChangeCounter
 from lotocar.communes.models import Commune
 from lotocar.drivers.models import Driver
 from lotocar.offers.models import Offer, OfferKind, OfferStatus
+from lotocar.notifications.models import SmsInbound, SmsLink, SmsMessage, SmsOptOut, SmsStatus
 from lotocar.passengers.models import Passenger
 from lotocar.requests.models import RequestMode, RequestReason, RequestStatus, TripRequest
 
 __all__ = [
     "ApiToken", "AuditEntry", "Booking", "BookingStatus", "OfferDay", "ChangeCounter", "Commune", "Driver", "Offer", "OfferKind",
     "OfferStatus", "Passenger", "PhoneCode", "RequestMode", "RequestReason", "RequestStatus",
-    "Role", "TripRequest", "User",
+    "Role", "SmsInbound", "SmsLink", "SmsMessage", "SmsOptOut", "SmsStatus", "TripRequest", "User",
 ]

@@ -1,0 +1,209 @@
+"""What the rest of the app asks about SMS: history per booking or person, opt-outs, and
+drivers' answers through their SMS link."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+
+from lotocar.core.timeutil import format_time_fr, to_local, utcnow
+from lotocar.extensions import db
+from lotocar.notifications import links, outbox
+from lotocar.notifications.models import SmsInbound, SmsLink, SmsMessage, SmsOptOut, SmsStatus
+from lotocar.notifications.texts import KIND_LABELS_FR, day_fr
+
+S = SmsStatus
+
+STATUS_LABELS_FR = {
+    S.PENDING: "Programmé",
+    S.SENDING: "Envoi en cours",
+    S.UNKNOWN: "Envoi à vérifier",
+    S.SENT: "Envoyé",
+    S.DELIVERED: "Reçu",
+    S.UNDELIVERED: "Non remis",
+    S.FAILED: "Échec",
+    S.CANCELLED: "Non envoyé",
+}
+# DSFR badge variants
+STATUS_BADGES = {
+    S.PENDING: "new", S.SENDING: "info", S.UNKNOWN: "warning", S.SENT: "info",
+    S.DELIVERED: "success", S.UNDELIVERED: "error", S.FAILED: "error", S.CANCELLED: "",
+}
+ROLE_LABELS_FR = {"driver": "conducteur", "passenger": "passager", "person": ""}
+INBOUND_LABELS_FR = {
+    "opt_out": "STOP : désinscription", "opt_in": "START : réinscription", "help": "Demande d'aide",
+    "accept": "Réponse OUI", "decline": "Réponse NON", "other": "Message libre",
+}
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    """One line of an SMS history, sent or received (what `_messages.html` renders)."""
+
+    direction: str  # "out" | "in"
+    at: datetime
+    kind: str
+    kind_label: str
+    phone: str
+    who: str
+    body: str
+    status: str
+    status_label: str
+    badge: str
+    detail: str | None
+    scheduled_at: datetime | None
+    booking_id: int | None
+    segments: int | None
+    needs_call: bool
+
+
+def _out_row(m: SmsMessage) -> MessageRow:
+    role = ROLE_LABELS_FR.get(m.recipient, m.recipient)
+    who = f"{m.recipient_name} ({role})" if m.recipient_name and role else (m.recipient_name or role)
+    needs_call = m.status in (S.FAILED, S.UNDELIVERED) or (
+        m.status == S.CANCELLED and bool(m.last_error) and "STOP" in (m.last_error or ""))
+    detail = m.last_error
+    status_label = STATUS_LABELS_FR[m.status]
+    if m.status == S.SENT and (m.provider_id or "").startswith("DEV"):  # dev gateway: recorded only
+        status_label, detail = "Simulé", "Passerelle de développement : rien n'a été envoyé"
+    if m.status == S.PENDING and m.attempts:
+        detail = f"Nouvel essai prévu ({m.attempts} essai(s)) — {m.last_error or ''}".strip(" —")
+    return MessageRow(
+        direction="out", at=m.sent_at or m.created_at, kind=m.kind,
+        kind_label=KIND_LABELS_FR.get(m.kind, m.kind), phone=m.to_phone, who=who, body=m.body,
+        status=m.status.value, status_label=status_label, badge=STATUS_BADGES[m.status],
+        detail=detail, scheduled_at=m.send_after if m.status == S.PENDING else None,
+        booking_id=m.booking_id, segments=m.segments, needs_call=needs_call,
+    )
+
+
+def _in_row(m: SmsInbound) -> MessageRow:
+    return MessageRow(
+        direction="in", at=m.received_at, kind=m.action,
+        kind_label=INBOUND_LABELS_FR.get(m.action, m.action), phone=m.from_phone, who="",
+        body=m.body, status="received", status_label="Reçu de la personne", badge="info",
+        detail=m.result, scheduled_at=None, booking_id=m.booking_id, segments=None,
+        needs_call=m.action == "other",
+    )
+
+
+def _sorted(rows: list[MessageRow]) -> list[MessageRow]:
+    return sorted(rows, key=lambda r: (r.scheduled_at or r.at), reverse=True)
+
+
+def messages_for_booking(booking_id: int) -> list[MessageRow]:
+    """Every SMS about a booking (sent, planned, withdrawn, received), newest first."""
+    out = db.session.scalars(db.select(SmsMessage).where(SmsMessage.booking_id == booking_id)
+                             .order_by(SmsMessage.id)).all()
+    inbound = db.session.scalars(db.select(SmsInbound).where(SmsInbound.booking_id == booking_id)).all()
+    return _sorted([_out_row(m) for m in out] + [_in_row(m) for m in inbound])
+
+
+def messages_for_phone(e164: str, limit: int = 200) -> list[MessageRow]:
+    """Every SMS sent to or received from a number, newest first."""
+    out = db.session.scalars(db.select(SmsMessage).where(SmsMessage.to_phone == e164)
+                             .order_by(SmsMessage.id.desc()).limit(limit)).all()
+    inbound = db.session.scalars(db.select(SmsInbound).where(SmsInbound.from_phone == e164)
+                                 .order_by(SmsInbound.id.desc()).limit(limit)).all()
+    return _sorted([_out_row(m) for m in out] + [_in_row(m) for m in inbound])[:limit]
+
+
+def is_opted_out(e164: str) -> bool:
+    return outbox.is_opted_out(e164)
+
+
+def opt_out_record(e164: str) -> SmsOptOut | None:
+    return db.session.get(SmsOptOut, e164)
+
+
+def needs_call(booking_id: int) -> bool:
+    return any(r.needs_call for r in messages_for_booking(booking_id))
+
+
+# --- the driver's answer link ----------------------------------------------------------
+
+class LinkClosed(Exception):
+    """The link cannot be answered (French message, HTTP status for the page)."""
+
+    def __init__(self, message: str, status: int = 410) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class LinkQuestion:
+    token: str
+    driver_first: str
+    passenger: str
+    commune: str
+    place: str | None
+    destination: str
+    day: str
+    time: str
+
+
+def _open_link(token: str, now: datetime) -> SmsLink:
+    from lotocar.bookings.models import Booking, BookingStatus
+    from lotocar.bookings.operations import STATUS_LABELS_FR as BOOKING_LABELS
+
+    link = links.resolve(token)
+    operator = current_app.config["OPERATOR_PHONE"]
+    if link is None:
+        raise LinkClosed(f"Ce lien n'est pas valide. Appelez l'équipe Lot'ôcar au {operator}.", 404)
+    if link.used_at is not None:
+        said = {"oui": "oui", "non": "non"}.get(link.answer or "", "")
+        raise LinkClosed("Vous avez déjà répondu" + (f" « {said} »" if said else "") +
+                         f". Merci ! Pour changer d'avis, appelez l'équipe au {operator}.", 410)
+    if link.expires_at <= now:
+        raise LinkClosed(f"Ce lien a expiré. Pour répondre, appelez l'équipe au {operator}.", 410)
+    booking = db.session.get(Booking, link.booking_id)
+    if booking is None or booking.status != BookingStatus.PROPOSED:
+        label = BOOKING_LABELS.get(booking.status, "") if booking else ""
+        raise LinkClosed("Cette demande n'attend plus de réponse" + (f" (réservation « {label} »)" if label else "")
+                         + f". Une question ? Appelez l'équipe au {operator}.", 409)
+    return link
+
+
+def link_question(token: str, now: datetime | None = None) -> LinkQuestion:
+    from lotocar.bookings.models import Booking
+    from lotocar.notifications.planner import effective_pickup
+
+    now = now or utcnow()
+    link = _open_link(token, now)
+    booking = db.session.get(Booking, link.booking_id)
+    passenger = booking.request.passenger
+    pickup = effective_pickup(booking)
+    local = to_local(pickup) if pickup else None
+    return LinkQuestion(
+        token=token, driver_first=booking.offer.driver.user.first_name,
+        passenger=f"{passenger.first_name} {passenger.last_name[:1]}.".strip(),
+        commune=booking.request.origin.name, place=booking.request.origin_place,
+        destination=booking.request.destination.name,
+        day=day_fr(local) if local else "", time=format_time_fr(local) if local else "",
+    )
+
+
+def answer_link(token: str, answer: str, now: datetime | None = None) -> str:
+    """Apply the driver's yes / no once; returns the French thank-you text."""
+    from lotocar.bookings.operations import BookingError, transition
+
+    now = now or utcnow()
+    if answer not in ("oui", "non"):
+        raise LinkClosed("Réponse non comprise : choisissez Oui ou Non.", 400)
+    link = _open_link(token, now)
+    used = db.session.execute(
+        db.update(SmsLink).where(SmsLink.id == link.id, SmsLink.used_at.is_(None))
+        .values(used_at=now, answer=answer).execution_options(synchronize_session=False)).rowcount
+    if used != 1:
+        db.session.rollback()
+        raise LinkClosed("Vous avez déjà répondu. Merci !", 410)
+    try:
+        transition(link.booking_id, "accept" if answer == "oui" else "decline", actor_id=link.user_id,
+                   reason="Réponse par lien SMS")
+    except BookingError as err:
+        db.session.rollback()
+        raise LinkClosed(str(err), 409) from err
+    if answer == "oui":
+        return "Merci ! Nous prévenons la personne et vous confirmons le trajet par SMS."
+    return "C'est noté, merci. Nous cherchons un autre conducteur."

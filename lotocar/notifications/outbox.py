@@ -1,0 +1,525 @@
+"""The SMS outbox: queue messages with the event that causes them, send them exactly once.
+
+Life of a row (`SmsMessage.status`):
+
+    pending ─claim→ sending ─provider accepted→ sent ─callback→ delivered | undelivered | failed
+       ↑               │ transient error (429, 5xx…) ──────────→ pending (later, with backoff)
+       │               │ permanent error (21211, 21610…) ──────→ failed (the operator phones)
+       │               └ outcome unknown (timeout, crash) ─────→ unknown ─check→ sent | pending
+       └ withdrawn / expired / opted out ──────────────────────→ cancelled
+
+Every status change is a conditional UPDATE (compare-and-set on the current status), so two
+workers, a worker and a web request, or a worker and a late status callback never both win.
+Claiming uses `FOR UPDATE SKIP LOCKED` on PostgreSQL; on SQLite (one writer at a time) the
+compare-and-set alone keeps it correct, but run a single worker there.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from flask import current_app
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from lotocar.core.timeutil import local_to_utc, to_local, utcnow
+from lotocar.extensions import db
+from lotocar.notifications.gateway import OPTED_OUT_CODE, SendError, SendResult, gateway
+from lotocar.notifications.gsm import normalize, segments
+from lotocar.notifications.models import STATUS_RANK, SmsMessage, SmsOptOut, SmsStatus
+from lotocar.notifications.texts import KIND_LABELS_FR
+
+log = logging.getLogger("lotocar.sms")
+S = SmsStatus
+
+# Kinds that may still be sent to a number that answered STOP: codes the person asked for
+# on the web site, and the one confirmation of the opt-out itself.
+ALLOWED_AFTER_OPT_OUT = frozenset({"code_verify", "code_login", "optout_ack"})
+# Kinds whose loss is not worth a phone call (the confirmation already said it all).
+NO_FLAG_KINDS = frozenset({"reminder_eve", "reminder_soon", "accepted", "declined", "reply",
+                           "optout_ack", "code_verify", "code_login", "test"})
+ROLE_FR = {"driver": "conducteur", "passenger": "passager", "person": "destinataire"}
+
+
+# --- time rules ------------------------------------------------------------------------
+
+def _hhmm(raw: str) -> time:
+    hours, minutes = raw.strip().split(":")
+    return time(int(hours), int(minutes))
+
+
+def quiet_window() -> tuple[time, time] | None:
+    raw = (current_app.config.get("SMS_QUIET_HOURS") or "").strip()
+    if not raw or raw.lower() in {"none", "off", "0"}:
+        return None
+    start, end = raw.split("-")
+    return _hhmm(start), _hhmm(end)
+
+
+def is_quiet(at: datetime) -> bool:
+    window = quiet_window()
+    if window is None:
+        return False
+    start, end = window
+    local = to_local(at).time()
+    if start <= end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+def quiet_release(at: datetime) -> datetime:
+    """`at` if it is outside quiet hours, else the end of the quiet period (UTC)."""
+    if not is_quiet(at):
+        return at
+    _, end = quiet_window()  # type: ignore[misc]
+    local = to_local(at)
+    day = local.date() if local.time() < end else local.date() + timedelta(days=1)
+    return local_to_utc(day, end)
+
+
+def backoff(attempts: int) -> timedelta:
+    base = int(current_app.config.get("SMS_RETRY_BASE_S", 30))
+    return timedelta(seconds=min(3600, base * 2 ** max(0, attempts - 1)))
+
+
+# --- queueing --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Draft:
+    """An SMS to queue. `key` makes it idempotent (booking, kind, recipient)."""
+
+    kind: str
+    to_phone: str
+    body: str
+    key: str | None = None
+    recipient: str = "person"
+    recipient_name: str | None = None
+    booking_id: int | None = None
+    send_after: datetime | None = None
+    expires_at: datetime | None = None
+    urgent: bool = False
+    event_at: datetime | None = None
+    departure_at: datetime | None = None
+
+
+def prepare(draft: Draft, now: datetime) -> dict | None:
+    """Column values for the row, or None when it would only be sent too late."""
+    body = normalize(draft.body)
+    send_after = draft.send_after or now
+    if not draft.urgent:
+        send_after = quiet_release(send_after)
+    if draft.expires_at is not None and send_after >= draft.expires_at:
+        return None
+    return dict(
+        key=draft.key, kind=draft.kind, booking_id=draft.booking_id, recipient=draft.recipient,
+        recipient_name=draft.recipient_name, to_phone=draft.to_phone, body=body,
+        segments=segments(body).segments, urgent=draft.urgent, send_after=send_after,
+        expires_at=draft.expires_at, event_at=draft.event_at, departure_at=draft.departure_at,
+        planned_at=now if draft.event_at else None, status=S.PENDING, attempts=0, checks=0, created_at=now,
+    )
+
+
+def enqueue(draft: Draft, now: datetime | None = None) -> int | None:
+    """Add the row to the current transaction (never commits). A second draft with the same
+    key is ignored — inside this transaction or against a concurrent one. Returns the id of
+    the new row, or None when nothing was queued."""
+    now = now or utcnow()
+    values = prepare(draft, now)
+    if values is None:
+        return None
+    if draft.key is None:
+        return db.session.execute(db.insert(SmsMessage).values(**values).returning(SmsMessage.id)).scalar()
+    insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(SmsMessage).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    return db.session.execute(stmt.returning(SmsMessage.id)).scalar()
+
+
+def replace_pending(key: str, draft: Draft, now: datetime | None = None) -> str:
+    """Rewrite a still-pending row (changed trip): 'replaced', 'created', 'gone' (too late
+    now: withdrawn) or 'kept' (already sent or withdrawn: left alone)."""
+    now = now or utcnow()
+    row = db.session.scalar(db.select(SmsMessage).where(SmsMessage.key == key))
+    values = prepare(draft, now)
+    if row is None:
+        return "created" if values and enqueue(draft, now) else "gone"
+    if row.status != S.PENDING:
+        return "kept"
+    if values is None:
+        _set_status(row.id, S.CANCELLED, {S.PENDING}, last_error="Retiré : trop tard après le changement")
+        return "gone"
+    for name in ("body", "segments", "send_after", "expires_at", "event_at", "departure_at", "planned_at",
+                 "urgent"):
+        setattr(row, name, values[name])
+    return "replaced"
+
+
+def withdraw(booking_id: int, reason: str, kinds: set[str] | None = None,
+             recipient: str | None = None) -> int:
+    """Cancel the booking's messages that are still pending (in the current transaction)."""
+    stmt = (db.update(SmsMessage)
+            .where(SmsMessage.booking_id == booking_id, SmsMessage.status == S.PENDING)
+            .values(status=S.CANCELLED, last_error=reason[:300], status_at=utcnow())
+            .execution_options(synchronize_session=False))
+    if kinds:
+        stmt = stmt.where(SmsMessage.kind.in_(kinds))
+    if recipient:
+        stmt = stmt.where(SmsMessage.recipient == recipient)
+    return db.session.execute(stmt).rowcount
+
+
+def _set_status(msg_id: int, new: SmsStatus, allowed_from: set[SmsStatus], **values) -> bool:
+    """Compare-and-set: change the status only from one of `allowed_from`."""
+    values.setdefault("status_at", utcnow())
+    done = db.session.execute(
+        db.update(SmsMessage).where(SmsMessage.id == msg_id, SmsMessage.status.in_(allowed_from))
+        .values(status=new, **values).execution_options(synchronize_session=False)
+    ).rowcount
+    return done == 1
+
+
+def lower_than(status: SmsStatus) -> set[SmsStatus]:
+    return {s for s, r in STATUS_RANK.items() if r < STATUS_RANK[status]}
+
+
+# --- opt-out ---------------------------------------------------------------------------
+
+def is_opted_out(phone: str) -> bool:
+    row = db.session.get(SmsOptOut, phone)
+    return bool(row and row.opted_out)
+
+
+def set_opt_out(phone: str, opted_out: bool, keyword: str | None, source: str,
+                now: datetime | None = None) -> None:
+    row = db.session.get(SmsOptOut, phone)
+    if row is None:
+        row = SmsOptOut(phone=phone)
+        db.session.add(row)
+    row.opted_out = opted_out
+    row.keyword = (keyword or "")[:20] or None
+    row.source = source
+    row.changed_at = now or utcnow()
+
+
+# --- sending ---------------------------------------------------------------------------
+
+def status_callback_url(msg_id: int) -> str | None:
+    base = (current_app.config.get("PUBLIC_BASE_URL") or "").rstrip("/")
+    return f"{base}/sms/webhooks/status?m={msg_id}" if base else None
+
+
+def claim(msg_id: int, worker_id: str, now: datetime) -> bool:
+    """pending → sending for this worker (the caller commits)."""
+    done = db.session.execute(
+        db.update(SmsMessage).where(SmsMessage.id == msg_id, SmsMessage.status == S.PENDING)
+        .values(status=S.SENDING, claimed_by=worker_id, claimed_at=now, status_at=now,
+                attempts=SmsMessage.attempts + 1,
+                first_attempt_at=db.func.coalesce(SmsMessage.first_attempt_at, now))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return done == 1
+
+
+def claim_due(worker_id: str, now: datetime, limit: int) -> list[int]:
+    """Claim up to `limit` due rows and commit. During quiet hours only urgent ones."""
+    query = (db.select(SmsMessage.id)
+             .where(SmsMessage.status == S.PENDING, SmsMessage.send_after <= now)
+             .order_by(SmsMessage.urgent.desc(), SmsMessage.send_after, SmsMessage.id)
+             .limit(limit))
+    if is_quiet(now):
+        query = query.where(SmsMessage.urgent.is_(True))
+    if db.engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(db.session.scalars(query))
+    claimed = [i for i in ids if claim(i, worker_id, now)]
+    db.session.commit()
+    return claimed
+
+
+def release(msg_ids: list[int], worker_id: str) -> None:
+    """Give claimed rows back untouched (graceful stop before they were sent)."""
+    for msg_id in msg_ids:
+        db.session.execute(
+            db.update(SmsMessage)
+            .where(SmsMessage.id == msg_id, SmsMessage.status == S.SENDING,
+                   SmsMessage.claimed_by == worker_id)
+            .values(status=S.PENDING, attempts=SmsMessage.attempts - 1, claimed_by=None)
+            .execution_options(synchronize_session=False))
+    db.session.commit()
+
+
+_PROVIDER_STATUS = {
+    "accepted": S.SENT, "scheduled": S.SENT, "queued": S.SENT, "sending": S.SENT, "sent": S.SENT,
+    "delivered": S.DELIVERED, "read": S.DELIVERED, "undelivered": S.UNDELIVERED,
+    "failed": S.FAILED, "canceled": S.FAILED,
+}
+
+
+def provider_status(word: str | None) -> SmsStatus | None:
+    return _PROVIDER_STATUS.get((word or "").strip().lower())
+
+
+def _record_sent(row: SmsMessage, result: SendResult, now: datetime) -> None:
+    target = provider_status(result.status) or S.SENT
+    if target not in (S.SENT, S.DELIVERED):
+        target = S.SENT
+    moved = _set_status(row.id, target, {S.PENDING, S.SENDING, S.UNKNOWN}, provider_id=result.provider_id,
+                        provider_status=result.status, sent_at=now, last_error=None, error_code=None)
+    if not moved:  # a status callback got there first: keep its status, add the id
+        db.session.execute(
+            db.update(SmsMessage).where(SmsMessage.id == row.id, SmsMessage.provider_id.is_(None))
+            .values(provider_id=result.provider_id, sent_at=now)
+            .execution_options(synchronize_session=False))
+    db.session.commit()
+    _redact_if_code(row.id)
+
+
+def _finish_unsent(row: SmsMessage, status: SmsStatus, reason: str, code: int | None = None,
+                   from_statuses: set[SmsStatus] | None = None) -> None:
+    moved = _set_status(row.id, status, from_statuses or {S.SENDING, S.UNKNOWN, S.PENDING},
+                        last_error=reason[:300], error_code=code)
+    db.session.commit()
+    if moved:
+        _redact_if_code(row.id)
+        if row.booking_id and row.kind not in NO_FLAG_KINDS:
+            flag_booking(row, reason)
+
+
+def flag_booking(row: SmsMessage, reason: str) -> None:
+    """Put the booking's request in front of the operator: phone instead (own transaction)."""
+    from lotocar.bookings.models import Booking
+    from lotocar.bookings.operations import flag_request
+
+    booking = db.session.get(Booking, row.booking_id)
+    if booking is None:
+        return
+    label = KIND_LABELS_FR.get(row.kind, row.kind).lower()
+    who = f"{row.recipient_name} ({ROLE_FR.get(row.recipient, row.recipient)})" if row.recipient_name \
+        else ROLE_FR.get(row.recipient, row.recipient)
+    flag_request(booking.request, "sms_failed", f"SMS « {label} » à {who} : {reason}"[:300])
+    db.session.commit()
+
+
+def deliver(msg_id: int, worker_id: str, now: datetime | None = None) -> str:
+    """Send one claimed row (status `sending` by `worker_id`) and record the outcome."""
+    row = db.session.get(SmsMessage, msg_id, populate_existing=True)
+    if row is None or row.status != S.SENDING or row.claimed_by != worker_id:
+        return "skipped"
+    now = now or utcnow()
+    if row.expires_at is not None and row.expires_at <= now:
+        _finish_unsent(row, S.CANCELLED, "Expiré avant l'envoi : appeler si besoin")
+        return "expired"
+    if row.kind not in ALLOWED_AFTER_OPT_OUT and is_opted_out(row.to_phone):
+        _finish_unsent(row, S.CANCELLED, "Non envoyé : numéro désinscrit des SMS (STOP), appeler")
+        return "opted_out"
+    try:
+        result = gateway().send(row.to_phone, row.body, row.kind,
+                                status_callback=status_callback_url(row.id))
+    except SendError as err:
+        return _record_error(row, err, now)
+    _record_sent(row, result, now)
+    return "sent"
+
+
+def _record_error(row: SmsMessage, err: SendError, now: datetime) -> str:
+    if err.outcome == "unknown":
+        _set_status(row.id, S.UNKNOWN, {S.SENDING}, last_error=str(err)[:300], error_code=err.code,
+                    send_after=now + backoff(1))
+        db.session.commit()
+        return "unknown"
+    if err.outcome == "permanent":
+        if err.code == OPTED_OUT_CODE:
+            set_opt_out(row.to_phone, True, "21610", "provider", now)
+        _finish_unsent(row, S.FAILED, _error_fr(err), err.code)
+        return "failed"
+    attempts = row.attempts
+    if attempts >= int(current_app.config.get("SMS_MAX_ATTEMPTS", 8)):
+        _finish_unsent(row, S.FAILED, f"Abandon après {attempts} essais : {_error_fr(err)}", err.code)
+        return "failed"
+    _set_status(row.id, S.PENDING, {S.SENDING}, last_error=str(err)[:300], error_code=err.code,
+                send_after=now + backoff(attempts), claimed_by=None)
+    db.session.commit()
+    return "retry"
+
+
+_ERRORS_FR = {
+    21211: "numéro invalide",
+    21408: "envoi vers ce pays non autorisé",
+    21610: "le destinataire a demandé STOP",
+    21612: "numéro non joignable par SMS",
+    21614: "ce numéro n'est pas un portable",
+    30003: "téléphone injoignable",
+    30005: "numéro inconnu ou inactif",
+    30006: "ligne fixe : ne reçoit pas de SMS",
+    30007: "message bloqué par l'opérateur",
+}
+
+
+def _error_fr(err: SendError | None, code: int | None = None) -> str:
+    code = err.code if err is not None else code
+    text = _ERRORS_FR.get(code or 0)
+    if text:
+        return f"{text} (erreur {code})"
+    return str(err) if err is not None else f"erreur {code}"
+
+
+_CODE_RE = re.compile(r"\b\d{6}\b")
+
+
+def _redact_if_code(msg_id: int) -> None:
+    """One-time codes are kept hashed elsewhere: once sent (or given up), the outbox keeps
+    no readable copy."""
+    row = db.session.get(SmsMessage, msg_id, populate_existing=True)
+    if row is not None and row.kind.startswith("code_") and _CODE_RE.search(row.body):
+        row.body = _CODE_RE.sub("******", row.body)
+        db.session.commit()
+
+
+# --- the worker's periodic duties ------------------------------------------------------
+
+def recover_stale(now: datetime) -> int:
+    """Rows left `sending` by a dead worker: their POST may or may not have gone out."""
+    lease = timedelta(seconds=int(current_app.config.get("SMS_SENDING_LEASE_S", 120)))
+    count = db.session.execute(
+        db.update(SmsMessage).where(SmsMessage.status == S.SENDING, SmsMessage.claimed_at < now - lease)
+        .values(status=S.UNKNOWN, send_after=now, status_at=now,
+                last_error="Envoi interrompu (processus arrêté) : à vérifier avant tout renvoi")
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return count
+
+
+def expire_pending(now: datetime) -> int:
+    rows = db.session.scalars(
+        db.select(SmsMessage).where(SmsMessage.status == S.PENDING, SmsMessage.expires_at.is_not(None),
+                                    SmsMessage.expires_at <= now)
+    ).all()
+    for row in rows:
+        _finish_unsent(row, S.CANCELLED, "Expiré avant l'envoi : appeler si besoin", from_statuses={S.PENDING})
+    return len(rows)
+
+
+def check_unknown(worker_id: str, now: datetime, limit: int) -> dict[str, int]:
+    """Ask the provider whether each unknown send went out: adopt it, or allow a resend."""
+    stats = {"found": 0, "requeued": 0, "still_unknown": 0}
+    query = (db.select(SmsMessage).where(SmsMessage.status == S.UNKNOWN, SmsMessage.send_after <= now)
+             .order_by(SmsMessage.send_after, SmsMessage.id).limit(limit))
+    if db.engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = db.session.scalars(query).all()
+    # take them: bump send_after so another worker leaves them alone while we look
+    lease = timedelta(seconds=int(current_app.config.get("SMS_SENDING_LEASE_S", 120)))
+    mine = []
+    for row in rows:
+        done = db.session.execute(
+            db.update(SmsMessage).where(SmsMessage.id == row.id, SmsMessage.status == S.UNKNOWN,
+                                        SmsMessage.send_after == row.send_after)
+            .values(send_after=now + lease, checks=SmsMessage.checks + 1, claimed_by=worker_id)
+            .execution_options(synchronize_session=False)).rowcount
+        if done:
+            mine.append((row.id, row.to_phone, row.body, row.first_attempt_at or row.claimed_at or row.created_at))
+    db.session.commit()
+    for msg_id, to, body, since in mine:
+        try:
+            found = gateway().find_sent(to, body, since)
+        except SendError as err:
+            row = db.session.get(SmsMessage, msg_id, populate_existing=True)
+            if row.checks >= int(current_app.config.get("SMS_MAX_ATTEMPTS", 8)):
+                # never resent blindly: the operator phones instead
+                _finish_unsent(row, S.FAILED, f"Envoi incertain, vérification impossible : {err}",
+                               from_statuses={S.UNKNOWN})
+            else:
+                _set_status(msg_id, S.UNKNOWN, {S.UNKNOWN}, send_after=now + backoff(row.checks),
+                            last_error=str(err)[:300])
+                db.session.commit()
+            stats["still_unknown"] += 1
+            continue
+        row = db.session.get(SmsMessage, msg_id, populate_existing=True)
+        if found is not None:
+            _record_sent(row, found, now)
+            stats["found"] += 1
+        else:
+            _set_status(msg_id, S.PENDING, {S.UNKNOWN}, send_after=now, claimed_by=None,
+                        last_error="Vérifié : non envoyé, nouvel essai")
+            db.session.commit()
+            stats["requeued"] += 1
+    return stats
+
+
+# --- web-request sends (one-time codes) ------------------------------------------------
+
+def send_urgent_now(to: str, body: str, kind: str, now: datetime | None = None) -> int | None:
+    """Queue an urgent SMS in its own transaction and try it at once from this process."""
+    now = now or utcnow()
+    ttl = int(current_app.config.get("OTP_TTL_MINUTES", 10)) if kind.startswith("code_") else 60
+    msg_id = enqueue(Draft(kind=kind, to_phone=to, body=body, urgent=True,
+                           expires_at=now + timedelta(minutes=ttl)), now)
+    db.session.commit()
+    if msg_id is None:
+        return None
+    worker_id = "web"
+    if claim(msg_id, worker_id, now):
+        db.session.commit()
+        try:
+            deliver(msg_id, worker_id, now)
+        except Exception:  # never break the page: the worker finds the row (lease → check)
+            db.session.rollback()
+            log.exception("SMS %s: immediate send failed, left to the worker", msg_id)
+    return msg_id
+
+
+# --- status callbacks ------------------------------------------------------------------
+
+def apply_provider_status(msg_id: int | None, provider_id: str | None, word: str | None,
+                          error_code: int | None, now: datetime | None = None) -> str:
+    """A delivery report: move the status forward only; repeats and late ones do nothing."""
+    now = now or utcnow()
+    target = provider_status(word)
+    if target is None:
+        return "ignored"
+    row = db.session.get(SmsMessage, msg_id) if msg_id else None
+    if row is not None and provider_id and row.provider_id and row.provider_id != provider_id:
+        row = None  # a report about another send
+    if row is None and provider_id:
+        row = db.session.scalar(db.select(SmsMessage).where(SmsMessage.provider_id == provider_id))
+    if row is None:
+        return "unknown_message"
+    values: dict = {"provider_status": (word or "")[:20]}
+    if provider_id and row.provider_id is None:
+        values["provider_id"] = provider_id
+    if target in (S.UNDELIVERED, S.FAILED):
+        values["error_code"] = error_code
+        values["last_error"] = f"Non remis : {_error_fr(None, error_code)}" if error_code else "Non remis"
+    if target == S.SENT and row.sent_at is None:
+        values["sent_at"] = now
+    moved = _set_status(row.id, target, lower_than(target), **values)
+    db.session.commit()
+    if not moved:
+        return "stale"
+    _redact_if_code(row.id)
+    if target in (S.UNDELIVERED, S.FAILED):
+        db.session.refresh(row)
+        if error_code == OPTED_OUT_CODE:
+            set_opt_out(row.to_phone, True, "21610", "provider", now)
+            db.session.commit()
+        if error_code == 30003 and _retry_later(row, now):
+            return "retry_scheduled"
+        if row.booking_id and row.kind not in NO_FLAG_KINDS:
+            flag_booking(row, row.last_error or "Non remis")
+    return "moved"
+
+
+def _retry_later(row: SmsMessage, now: datetime) -> bool:
+    """30003 (phone unreachable): queue one more copy later, if it is still useful."""
+    if row.key and row.key.count(":retry") >= 2:
+        return False
+    draft = Draft(kind=row.kind, to_phone=row.to_phone, body=row.body,
+                  key=f"{row.key or 'm' + str(row.id)}:retry{row.id}", recipient=row.recipient,
+                  recipient_name=row.recipient_name, booking_id=row.booking_id,
+                  send_after=now + backoff(2), expires_at=row.expires_at, urgent=row.urgent,
+                  event_at=row.event_at, departure_at=row.departure_at)
+    new_id = enqueue(draft, now)
+    db.session.commit()
+    return new_id is not None

@@ -1,0 +1,85 @@
+"""SMS web endpoints: drivers' answer links (/r/<token>) and Twilio webhooks (/sms/webhooks/…).
+
+Webhooks are exempt from CSRF (Twilio cannot send a token) but never from the
+X-Twilio-Signature check, computed on the public URL (PUBLIC_BASE_URL behind a proxy).
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+
+from lotocar.extensions import csrf, db
+from lotocar.notifications import inbound, operations, outbox
+
+log = logging.getLogger("lotocar.sms")
+bp = Blueprint("notifications", __name__)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def public_request_url() -> str:
+    """The URL Twilio called: PUBLIC_BASE_URL + path + query behind a reverse proxy."""
+    base = (current_app.config.get("PUBLIC_BASE_URL") or "").rstrip("/")
+    if not base:
+        return request.url
+    query = request.query_string.decode("latin-1")
+    return base + request.path + (f"?{query}" if query else "")
+
+
+def signature_valid() -> bool:
+    from twilio.request_validator import RequestValidator, get_signature_algorithm
+
+    token = current_app.config.get("TWILIO_AUTH_TOKEN") or ""
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not token or not signature:
+        return False
+    algorithm = get_signature_algorithm(request.headers.get("X-Twilio-Webhooks-Signature-Settings"))
+    return RequestValidator(token).validate(public_request_url(), request.form, signature, algorithm)
+
+
+def _require_signature() -> None:
+    if not signature_valid():
+        log.warning("Twilio webhook refused (bad or missing signature) on %s", request.path)
+        abort(403)
+
+
+@bp.post("/sms/webhooks/status")
+@csrf.exempt
+def status_callback():
+    _require_signature()
+    raw_id = request.args.get("m", "")
+    code = request.form.get("ErrorCode", "")
+    outbox.apply_provider_status(
+        int(raw_id) if raw_id.isdigit() else None, request.form.get("MessageSid") or None,
+        request.form.get("MessageStatus") or request.form.get("SmsStatus"),
+        int(code) if code.isdigit() else None)
+    return Response(status=204)
+
+
+@bp.post("/sms/webhooks/inbound")
+@csrf.exempt
+def inbound_sms():
+    _require_signature()
+    inbound.handle_inbound(request.form.get("MessageSid") or request.form.get("SmsSid"),
+                           request.form.get("From", ""), request.form.get("To"), request.form.get("Body", ""))
+    return Response(EMPTY_TWIML, mimetype="text/xml")
+
+
+@bp.get("/r/<token>")
+def answer_page(token: str):
+    try:
+        question = operations.link_question(token)
+    except operations.LinkClosed as closed:
+        return render_template("notifications/answer_closed.html", message=str(closed)), closed.status
+    return render_template("notifications/answer.html", q=question)
+
+
+@bp.post("/r/<token>")
+def answer(token: str):
+    try:
+        message = operations.answer_link(token, (request.form.get("answer") or "").strip().lower())
+    except operations.LinkClosed as closed:
+        db.session.rollback()
+        return render_template("notifications/answer_closed.html", message=str(closed)), closed.status
+    return render_template("notifications/answer_done.html", message=message)
