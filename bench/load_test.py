@@ -1,0 +1,306 @@
+"""Load test: gunicorn with several workers on PostGIS, 10,000 trips and 1,000 open requests.
+
+Run from the repository root (PostgreSQL with PostGIS on 127.0.0.1:5432):
+
+    .venv/bin/python -m bench.load_test                       # defaults below, ~2 minutes
+    .venv/bin/python -m bench.load_test --restart-db          # + restart PostgreSQL mid-run
+
+It builds a fresh database `lotocar_load` (migrations, communes, synthetic drivers, trips,
+passengers and requests weighted by population), starts `gunicorn -w N app:app` on
+loopback, warms every worker's matching index, then drives two kinds of requests for a
+fixed time from a pool of client threads (closed loop, keep-alive connections):
+the operator's candidates endpoint (`GET /requests/<id>/candidates`) and drivers'
+"Mes trajets" pages. It prints throughput and p50/p95/p99 per kind and a last
+machine-readable `RESULT` line. Everything stays on 127.0.0.1 and stops by itself.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, time as dtime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PG_SERVER = os.environ.get("TEST_PG_SERVER", "postgresql+psycopg2://postgres@127.0.0.1:5432")
+HUBS = [("46042", 0.45), ("46102", 0.2), ("46127", 0.1), ("46309", 0.08), ("46251", 0.07)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_database(name: str, offers: int, requests: int, seed: int) -> tuple[str, dict]:
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+
+    admin = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = f"{PG_SERVER}/{name}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE EXTENSION postgis"))
+    engine.dispose()
+
+    from lotocar import create_app
+    from lotocar.auth.models import Role, User
+    from lotocar.auth.operations import create_staff
+    from lotocar.communes import operations as communes
+    from lotocar.communes.models import Commune
+    from lotocar.core.timeutil import local_to_utc, today_local, utcnow
+    from lotocar.drivers.models import Driver
+    from lotocar.extensions import db
+    from lotocar.offers.models import Offer, OfferKind, OfferStatus
+    from lotocar.passengers.models import Passenger
+    from lotocar.requests.models import RequestMode, RequestReason, RequestStatus, TripRequest
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "load-test"})
+    rng = random.Random(seed)
+    info: dict = {}
+    with app.app_context():
+        upgrade()
+        for _ in communes.upsert_communes(communes.read_csv(app.config["COMMUNES_CSV"])):
+            pass
+        all_communes = list(db.session.scalars(sa.select(Commune)))
+        weights = [c.population for c in all_communes]
+        by_code = {c.insee: c for c in all_communes}
+        hubs = [by_code[code] for code, _ in HUBS]
+        hub_weights = [w for _, w in HUBS]
+
+        def pick_pair():
+            origin = rng.choices(all_communes, weights)[0]
+            dest = rng.choices(hubs, hub_weights)[0] if rng.random() < 0.8 else rng.choices(all_communes, weights)[0]
+            while dest.insee == origin.insee:
+                dest = rng.choices(all_communes, weights)[0]
+            return origin, dest
+
+        today = today_local()
+        n_drivers = max(1, offers // 3)
+        drivers = []
+        for i in range(n_drivers):
+            home = rng.choices(all_communes, weights)[0]
+            user = User(role=Role.DRIVER, first_name=f"Conducteur{i}", last_name="Test",
+                        phone=f"+336{i:08d}", phone_verified_at=utcnow())
+            user.driver = Driver(home_insee=home.insee, consent_contact=True, consent_at=utcnow())
+            drivers.append(user)
+        db.session.add_all(drivers)
+        db.session.flush()
+        rows = []
+        for i in range(offers):
+            user = drivers[i % n_drivers]
+            origin, dest = pick_pair()
+            hour = rng.choice([6, 7, 7, 8, 8, 9, 12, 13, 16, 17, 17, 18])
+            at = dtime(hour, rng.choice([0, 15, 30, 45]))
+            offer = Offer(driver_id=user.driver.id, status=OfferStatus.ACTIVE, seats=rng.randint(1, 4),
+                          max_detour_min=rng.choice([5, 10, 10, 15, 20]), local_time=at)
+            if rng.random() < 0.7:
+                offer.kind = OfferKind.REGULAR
+                offer.weekdays = "1,2,3,4,5"
+                offer.first_date = today
+                offer.last_date = today + timedelta(days=rng.randint(20, 120))
+            else:
+                offer.kind = OfferKind.ONE_OFF
+                day = today + timedelta(days=rng.randint(1, 30))
+                offer.departure_at = local_to_utc(day, at)
+                offer.first_date = offer.last_date = day
+            offer.set_place("origin", origin)
+            offer.set_place("destination", dest)
+            rows.append(offer)
+        db.session.add_all(rows)
+        passengers = []
+        for i in range(max(1, requests // 2)):
+            home = rng.choices(all_communes, weights)[0]
+            passengers.append(Passenger(first_name=f"Passager{i}", last_name="Test",
+                                        phone=f"+337{i:08d}", home_insee=home.insee))
+        db.session.add_all(passengers)
+        db.session.flush()
+        reqs = []
+        for i in range(requests):
+            origin, dest = pick_pair()
+            day = today + timedelta(days=rng.randint(1, 28))
+            req = TripRequest(passenger_id=passengers[i % len(passengers)].id,
+                              mode=RequestMode.ARRIVE_BY if rng.random() < 0.7 else RequestMode.LEAVE_AFTER,
+                              target_at=local_to_utc(day, dtime(rng.randint(7, 17), rng.choice([0, 30]))),
+                              flexibility_min=rng.choice([15, 30, 60]), reason=RequestReason.MEDICAL,
+                              status=RequestStatus.OPEN)
+            req.set_place("origin", origin)
+            req.set_place("destination", dest)
+            reqs.append(req)
+        db.session.add_all(reqs)
+        db.session.execute(sa.text("UPDATE change_counters SET value = value + 1"))
+        db.session.commit()
+        operator, _ = create_staff("charge@lotocar.fr", "Charge", "Test", Role.OPERATOR)
+        serializer = app.session_interface.get_signing_serializer(app)
+        info["operator_cookie"] = serializer.dumps({"_user_id": str(operator.id), "_fresh": True})
+        info["driver_cookies"] = [serializer.dumps({"_user_id": str(u.id), "_fresh": True})
+                                  for u in rng.sample(drivers, min(50, len(drivers)))]
+        info["request_ids"] = [r.id for r in reqs]
+        db.session.remove()
+        db.engine.dispose()
+    return url, info
+
+
+@dataclass
+class Stats:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {"candidates": [], "driver_page": []})
+    errors: dict[str, int] = field(default_factory=lambda: {"candidates": 0, "driver_page": 0})
+    error_times: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def client_loop(port: int, info: dict, stats: Stats, stop_at: float, seed: int, driver_share: float) -> None:
+    rng = random.Random(seed)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    while time.monotonic() < stop_at:
+        if rng.random() < driver_share:
+            kind, path = "driver_page", "/mes-trajets/"
+            cookie = rng.choice(info["driver_cookies"])
+        else:
+            kind, path = "candidates", f"/requests/{rng.choice(info['request_ids'])}/candidates"
+            cookie = info["operator_cookie"]
+        start = time.perf_counter()
+        ok = False
+        try:
+            conn.request("GET", path, headers={"Cookie": f"session={cookie}"})
+            resp = conn.getresponse()
+            resp.read()
+            ok = resp.status == 200
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        elapsed = (time.perf_counter() - start) * 1000
+        with stats.lock:
+            if ok:
+                stats.latencies[kind].append(elapsed)
+            else:
+                stats.errors[kind] += 1
+                stats.error_times.append(time.monotonic())
+    conn.close()
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--offers", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=1_000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--driver-share", type=float, default=0.3)
+    parser.add_argument("--restart-db", action="store_true", help="restart PostgreSQL in the middle of the run")
+    parser.add_argument("--seed", type=int, default=46)
+    args = parser.parse_args()
+
+    name = f"lotocar_load_{uuid.uuid4().hex[:6]}"
+    t0 = time.perf_counter()
+    url, info = build_database(name, args.offers, args.requests, args.seed)
+    print(f"database {name}: {args.offers} trips, {args.requests} open requests, built in {time.perf_counter() - t0:.1f} s")
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "load-test", "APP_ENV": "development",
+           "RATELIMIT_ENABLED": "false", "LOG_LEVEL": "WARNING", "SMS_GATEWAY": "dev"}
+    server = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "gunicorn.conf.py", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
+         "--timeout", "120", "--log-level", "warning", "app:app"],
+        cwd=ROOT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                c.request("GET", "/healthz")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.3)
+        # warm up: every worker builds its matching index on its first candidates query
+        t1 = time.perf_counter()
+        warm = Stats()
+        warm_threads = [threading.Thread(target=client_loop, args=(port, info, warm, time.monotonic() + 8, i, 0.0))
+                        for i in range(args.workers * 2)]
+        for t in warm_threads:
+            t.start()
+        for t in warm_threads:
+            t.join()
+        print(f"warm-up: {len(warm.latencies['candidates'])} requests in {time.perf_counter() - t1:.1f} s "
+              f"(first queries build each worker's index; slowest {max(warm.latencies['candidates'] or [0]):.0f} ms)")
+
+        stats = Stats()
+        stop_at = time.monotonic() + args.duration
+        threads = [threading.Thread(target=client_loop, args=(port, info, stats, stop_at, 100 + i, args.driver_share))
+                   for i in range(args.clients)]
+        started = time.monotonic()
+        for t in threads:
+            t.start()
+        restart_at = None
+        if args.restart_db:
+            time.sleep(args.duration / 3)
+            restart_at = time.monotonic()
+            cluster = sorted(os.listdir("/etc/postgresql"))[0]
+            subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart"], check=True)
+            print(f"PostgreSQL restarted at t={restart_at - started:.1f} s")
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - started
+        total_ok = sum(len(v) for v in stats.latencies.values())
+        print(f"load: {args.clients} client threads, {args.workers} gunicorn workers, {elapsed:.0f} s")
+        for kind, values in stats.latencies.items():
+            print(f"  {kind:12s} {len(values):6d} ok {stats.errors[kind]:4d} errors  {len(values) / elapsed:7.1f} req/s  "
+                  f"p50 {pct(values, 50):6.1f} ms  p95 {pct(values, 95):6.1f} ms  p99 {pct(values, 99):6.1f} ms")
+        errors_after = 0
+        if restart_at is not None:
+            late = [t for t in stats.error_times if t > restart_at + 10]
+            errors_after = len(late)
+            print(f"  errors during the restart window: {len(stats.error_times)}; "
+                  f"errors more than 10 s after the restart: {errors_after} (0 = recovered without restarting the app)")
+        c = stats.latencies["candidates"]
+        d = stats.latencies["driver_page"]
+        print(f"RESULT trips={args.offers} requests={args.requests} workers={args.workers} clients={args.clients} "
+              f"rps={total_ok / elapsed:.1f} cand_p50_ms={pct(c, 50):.1f} cand_p95_ms={pct(c, 95):.1f} "
+              f"cand_p99_ms={pct(c, 99):.1f} driver_p95_ms={pct(d, 95):.1f} "
+              f"errors={sum(stats.errors.values())} errors_after_restart={errors_after}")
+        return 0 if errors_after == 0 else 1
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        import sqlalchemy as sa
+
+        admin = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+        for _ in range(10):
+            try:
+                with admin.connect() as conn:
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                break
+            except sa.exc.OperationalError:
+                time.sleep(1)
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

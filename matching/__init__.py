@@ -1,0 +1,56 @@
+"""Lot'ôcar matching library: which driver's trip can take which passenger.
+
+Pure, typed, framework-free (stdlib + rtree; ``requests`` only for OSRM, imported
+lazily). See ``GUIDE.md`` section 3 for the semantics and each module's docstring for
+the details:
+
+* :mod:`matching.geo` — points, great-circle distance, contracting projection;
+* :mod:`matching.router` / :mod:`matching.osrm` — road legs (straight line, OSRM);
+* :mod:`matching.model` — offers, recurrences, requests, candidates, local time rules;
+* :mod:`matching.rules` — the exact rules and the brute-force oracle;
+* :mod:`matching.index` — the rtree corridor index (exact pre-filter);
+* :mod:`matching.matcher` — index + rules + ranking, and reverse matching.
+
+Typical use (one index per process, rebuilt e.g. nightly with a rolling horizon and
+updated with ``add`` / ``update`` / ``remove`` when offers change)::
+
+    router = StraightLineRouter(circuity=1.3, speed_kmh=60)   # or OSRMRouter(url, fallback=...)
+    index = CorridorIndex(router, horizon=(today - timedelta(days=1), today + timedelta(days=60)))
+    index.bulk_load(offers)
+    matcher = Matcher(router, index)
+    for c in matcher.candidates(request, seats_taken, travelled_with):
+        print(c.driver_id, c.pickup_at, c.band, c.reasons)
+"""
+
+from __future__ import annotations
+
+from .geo import EARTH_RADIUS_KM, Point, Projection, haversine_km
+from .index import CorridorIndex
+from .matcher import Matcher
+from .model import DEFAULT_TZ, Candidate, Offer, Recurrence, Request, band_for_detour, localize
+from .osrm import OSRMRouter
+from .router import Leg, Router, RouterError, SpeedBound, StraightLineRouter
+from .rules import brute_force_candidates
+
+__all__ = [
+    "DEFAULT_TZ",
+    "EARTH_RADIUS_KM",
+    "Candidate",
+    "CorridorIndex",
+    "Leg",
+    "Matcher",
+    "OSRMRouter",
+    "Offer",
+    "Point",
+    "Projection",
+    "Recurrence",
+    "Request",
+    "Router",
+    "RouterError",
+    "SpeedBound",
+    "StraightLineRouter",
+    "band_for_detour",
+    "brute_force_candidates",
+    "haversine_km",
+    "localize",
+]

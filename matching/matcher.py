@@ -1,0 +1,109 @@
+"""Matcher: index query + exact rules + ranking, and reverse matching."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import date
+from collections.abc import Set as AbstractSet
+
+from .index import CorridorIndex, OfferRecord
+from .model import Candidate, Offer, Request
+from .router import Leg, Router
+from .rules import (
+    EMPTY_IDS,
+    EMPTY_SEATS,
+    RequestContext,
+    evaluate,
+    occurrence_date_range,
+    rank,
+)
+
+_EMPTY_TRAVELLED: Mapping[int, AbstractSet[int]] = {}
+
+
+class Matcher:
+    """Finds candidates for requests using a :class:`CorridorIndex`.
+
+    ``router`` must be the router the index was built with (same legs, hence results
+    identical to :func:`matching.brute_force_candidates` over the indexed offers).
+    """
+
+    def __init__(self, router: Router, index: CorridorIndex) -> None:
+        if index.router is not router:
+            raise ValueError("the matcher and its index must share the same router instance")
+        self.router: Router = router
+        self.index: CorridorIndex = index
+
+    def candidates(
+        self,
+        request: Request,
+        seats_taken: Mapping[tuple[int, date], int] = EMPTY_SEATS,
+        travelled_with: AbstractSet[int] = EMPTY_IDS,
+    ) -> list[Candidate]:
+        """Ranked candidates (best first) for ``request``.
+
+        ``seats_taken`` maps (offer id, local date of the run) to booked seats;
+        ``travelled_with`` holds the driver ids this passenger already travelled with.
+        """
+        if request.pickup == request.dropoff:
+            return []
+        hits = self.index.hits(request)
+        if not hits:
+            return []
+        router = self.router
+        ctx = RequestContext(request, router, seats_taken, travelled_with)
+        p, d = request.pickup, request.dropoff
+        legs: dict[int, tuple[Leg, Leg]] = {}
+        out: list[Candidate] = []
+        for rec, t0, t0_s in hits:
+            offer = rec.offer
+            pair = legs.get(offer.id)
+            if pair is None:
+                pair = legs[offer.id] = (router.leg(offer.origin, p), router.leg(d, offer.destination))
+            c = evaluate(ctx, offer, t0, t0_s, pair[0], pair[1], rec.od)
+            if c is not None:
+                out.append(c)
+        return rank(out)
+
+    def requests_for_offer(
+        self,
+        offer: Offer,
+        open_requests: Iterable[Request],
+        seats_taken: Mapping[tuple[int, date], int] = EMPTY_SEATS,
+        travelled_with_by_passenger: Mapping[int, AbstractSet[int]] = _EMPTY_TRAVELLED,
+    ) -> list[tuple[Request, Candidate]]:
+        """Reverse matching: which open requests can ``offer`` serve?
+
+        Exact (same rules as :meth:`candidates`); requests are pre-filtered by the
+        offer's straight-line detour ellipse. Sorted by (candidate score, request id).
+        """
+        router = self.router
+        rec = OfferRecord(offer, router.leg(offer.origin, offer.destination), self.index.projection,
+                          self.index.bound)
+        proj = self.index.projection
+        trip_max = rec.od.minutes + offer.max_detour_min
+        out: list[tuple[Request, Candidate]] = []
+        for request in open_requests:
+            p, d = request.pickup, request.dropoff
+            if p == d:
+                continue
+            px, py = proj.project(p)
+            qx, qy = proj.project(d)
+            if not rec.in_ellipse(px, py, qx, qy, math.hypot(qx - px, qy - py)):
+                continue
+            ctx = RequestContext(
+                request, router, seats_taken, travelled_with_by_passenger.get(request.passenger_id, EMPTY_IDS)
+            )
+            first, last = occurrence_date_range(offer, ctx, trip_max)
+            runs = offer.runs(first, last)
+            if not runs:
+                continue
+            op = router.leg(offer.origin, p)
+            dd = router.leg(d, offer.destination)
+            for t0, t0_s in runs:
+                c = evaluate(ctx, offer, t0, t0_s, op, dd, rec.od)
+                if c is not None:
+                    out.append((request, c))
+        out.sort(key=lambda rc: (rc[1].score, rc[0].id))
+        return out
