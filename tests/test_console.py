@@ -315,3 +315,23 @@ def test_new_passenger_with_bad_request_saves_nothing(op_client):
     assert "différente du départ" in html and "date du trajet" in html
     assert 'value="Odette"' in html  # what was typed is kept on screen
     assert db.session.scalar(db.select(db.func.count()).select_from(Passenger)) == 0
+
+
+def test_trip_time_change_that_still_fits_updates_pickup(op_client, make_driver):
+    driver = make_driver()
+    offer = luzech_cahors(driver)
+    req = trip_request(passenger())
+    booking = bookings.propose(bookings.Proposal(req.id, offer.id, MONDAY), None)
+    from lotocar.candidates.operations import propose_candidate  # noqa: F401  (same rules)
+    before = db.session.get(Booking, booking.id).pickup_at
+    data = offer_ops.OfferInput(
+        kind="regular", origin=offer_ops.place_input(offer.origin, None, None, None),
+        destination=offer_ops.place_input(offer.destination, None, None, None), seats=3,
+        max_detour_min=10, departure_time=time(7, 55), weekdays=frozenset({1, 2, 3, 4, 5}),
+        first_date=offer.first_date, last_date=offer.last_date)
+    offer_ops.update_offer(offer, data, driver.id)
+    after = db.session.get(Booking, booking.id)
+    assert after.status == BookingStatus.PROPOSED
+    if before is not None:
+        assert (after.pickup_at - before).total_seconds() == 600
+    assert after.pickup_at is not None

@@ -190,5 +190,5 @@ def test_non_declines_and_free_text_is_kept_for_the_operator(app, client):
     w2 = make_world()
     inbound(client, w2.driver_phone, "Je serai un peu en retard", "SMr4")
     request = db.session.get(TripRequest, w2.request_id)
-    assert request.flag == "sms_failed" and "en retard" in request.flag_detail
+    assert request.flag == "sms_reply" and "en retard" in request.flag_detail
     assert any(m.direction == "in" and m.kind == "other" for m in sms_ops.messages_for_booking(w2.booking_id))

@@ -64,6 +64,7 @@ FLAGS_FR = {
     "new_candidate": "Nouveau conducteur possible",
     "booking_cancelled": "Réservation annulée",
     "sms_failed": "SMS non remis : appeler",
+    "sms_reply": "Réponse SMS à lire : rappeler",
 }
 
 

@@ -21,11 +21,15 @@ log = logging.getLogger("lotocar.matching")
 
 
 def _fits(booking: Booking, same_day: list[Booking]) -> bool:
-    """Would the trip, as it is now, still take this passenger (seats counted apart)?"""
+    """Would the trip, as it is now, still take this passenger (seats counted apart)?
+    If so, the booking's pickup and drop-off times follow the trip's new timing."""
     from lotocar.candidates.service import service
 
     for cand in service().candidates_for(booking.request, ignore_bookings=same_day):
         if cand.offer_id == booking.offer_id and cand.date == booking.occurrence_date:
+            if booking.pickup_at != cand.pickup_at or booking.dropoff_at != cand.dropoff_at:
+                booking.pickup_at, booking.dropoff_at = cand.pickup_at, cand.dropoff_at
+                booking.detour_min = round(cand.detour_min, 1)
             return True
     return False
 

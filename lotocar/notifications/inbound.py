@@ -153,7 +153,7 @@ def handle_inbound(provider_id: str | None, from_raw: str, to_raw: str | None, b
     booking = latest_open_proposal(phone)
     if booking is not None:
         row.booking_id = booking.id
-        flag_request(booking.request, "sms_failed", f"SMS reçu du conducteur : « {(body or '')[:200]} » : rappeler")
+        flag_request(booking.request, "sms_reply", f"SMS reçu du conducteur : « {(body or '')[:200]} »")
     if not outbox.is_opted_out(phone):
         _reply(phone, "other", now)
     db.session.commit()
