@@ -109,6 +109,7 @@ def load_config(instance_path: str) -> dict[str, object]:
         "OSRM_URL": os.environ.get("OSRM_URL", ""),
         "OSRM_TIMEOUT_S": _float("OSRM_TIMEOUT_S", 2.0),
         "MATCHING_HORIZON_DAYS": _int("MATCHING_HORIZON_DAYS", 42),
+        "PRIVACY_RETENTION_MONTHS": _int("PRIVACY_RETENTION_MONTHS", 24),
         # Front end
         "NODE_MODULES": os.environ.get("NODE_MODULES", str(PROJECT_ROOT / "node_modules")),
         "DSFR_DIST": os.environ.get(

@@ -350,3 +350,85 @@ def booking_action(booking_id: int, action: str):
     if action in ("decline", "cancel_by_driver", "cancel_by_operator"):
         return redirect(url_for("console.trip_request", request_id=item.request_id))
     return redirect(url_for("console.booking", booking_id=item.id))
+
+
+# --- drivers (for operators) and personal data (admins) ---------------------------------------
+
+@bp.get("/conducteurs")
+@roles_required(*STAFF)
+def drivers():
+    from lotocar.auth.models import User
+    from lotocar.drivers.models import Driver
+
+    q = (request.args.get("q") or "").strip()[:80]
+    query = db.select(Driver).join(User, User.id == Driver.user_id).where(User.anonymised_at.is_(None))
+    if q:
+        like = f"%{q.lower()}%"
+        digits = "".join(ch for ch in q if ch.isdigit())
+        cond = db.func.lower(User.first_name).like(like) | db.func.lower(User.last_name).like(like)
+        if len(digits) >= 4:
+            cond = cond | User.phone.like(f"%{digits[-8:]}")
+        query = query.where(cond)
+    items = db.session.scalars(query.order_by(User.last_name, User.first_name).limit(200)).all()
+    return render_template("console/drivers.html", drivers=items, q=q)
+
+
+@bp.get("/conducteurs/<int:driver_id>")
+@roles_required(*STAFF)
+def driver(driver_id: int):
+    from lotocar.drivers.models import Driver
+    from lotocar.offers.models import Offer
+
+    item = db.session.get(Driver, driver_id)
+    if item is None:
+        abort(404)
+    offers = db.session.scalars(db.select(Offer).where(Offer.driver_id == item.id)
+                                .order_by(Offer.created_at.desc())).all()
+    rides = db.session.scalars(db.select(Booking).join(Offer, Offer.id == Booking.offer_id)
+                               .where(Offer.driver_id == item.id).order_by(Booking.created_at.desc())).all()
+    return render_template("console/driver.html", driver=item, offers=offers, rides=rides,
+                           labels=bookings.STATUS_LABELS_FR, action_form=ActionForm(formdata=None),
+                           messages=_messages_for("phone", item.user.phone) if item.user.phone else None)
+
+
+@bp.get("/rgpd/<any(passenger, driver):kind>/<int:person_id>/export")
+@roles_required(Role.ADMIN)
+def privacy_export(kind: str, person_id: int):
+    from flask import Response
+    import json
+
+    from lotocar.privacy import operations as privacy
+
+    try:
+        data = privacy.export_passenger(person_id) if kind == "passenger" else privacy.export_driver(person_id)
+    except privacy.PrivacyError:
+        abort(404)
+    privacy.record_export(kind, person_id, current_user.id)
+    body = json.dumps(data, ensure_ascii=False, indent=2)
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": f'attachment; filename="lotocar-{kind}-{person_id}.json"'})
+
+
+@bp.post("/rgpd/<any(passenger, driver):kind>/<int:person_id>/effacer")
+@roles_required(Role.ADMIN)
+def privacy_erase(kind: str, person_id: int):
+    from lotocar.privacy import operations as privacy
+
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    reason = (form.reason.data or "").strip()
+    target = (url_for("console.passenger", passenger_id=person_id) if kind == "passenger"
+              else url_for("console.driver", driver_id=person_id))
+    if not reason:
+        flash("Indiquez le motif de l'effacement (ex. : demande écrite du 12/03).", "error")
+        return redirect(target)
+    try:
+        if kind == "passenger":
+            privacy.anonymise_passenger(person_id, current_user.id, reason)
+        else:
+            privacy.anonymise_driver(person_id, current_user.id, reason)
+    except privacy.PrivacyError:
+        abort(404)
+    flash("Données personnelles effacées. Les trajets restent, anonymes, dans les statistiques.", "success")
+    return redirect(target)

@@ -120,6 +120,24 @@ def run_forever(app: Flask, interval: float | None = None, worker_id: str | None
 
     scheduler.add_job(tick, IntervalTrigger(seconds=interval), id="sms-outbox", next_run_time=utcnow())
 
+    def retention() -> None:
+        """RGPD: anonymise people inactive for PRIVACY_RETENTION_MONTHS (idempotent)."""
+        from lotocar.privacy.operations import purge_inactive
+
+        if stop.is_set():
+            return
+        try:
+            with app.app_context():
+                done = purge_inactive(months=int(app.config.get("PRIVACY_RETENTION_MONTHS", 24)))
+            log.info("retention: anonymised %d passengers, %d drivers",
+                     len(done["passengers"]), len(done["drivers"]))
+        except Exception:
+            log.exception("retention job failed; it runs again tomorrow")
+
+    from apscheduler.triggers.cron import CronTrigger
+
+    scheduler.add_job(retention, CronTrigger(hour=3, minute=30, timezone="Europe/Paris"), id="privacy-retention")
+
     def on_signal(signum, frame) -> None:
         if stop.is_set():
             return
