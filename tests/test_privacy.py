@@ -35,6 +35,7 @@ def world(app, make_driver):
     db.session.commit()
     booking = bookings.propose(bookings.Proposal(req.id, offer.id, MONDAY), None)
     bookings.transition(booking.id, "accept", driver.id)
+    bookings.transition(booking.id, "confirm", None)
     return {"driver": driver, "offer": offer, "pax": pax, "req": req, "booking": booking}
 
 

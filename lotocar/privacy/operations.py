@@ -8,7 +8,7 @@ opted out of SMS stays on the opt-out list: it is what lets us honour the opposi
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from lotocar.api.models import ApiToken
@@ -35,7 +35,7 @@ class PrivacyError(ValueError):
 
 
 def _iso(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
+    if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if hasattr(value, "value") and isinstance(value.value, str):
         return value.value
