@@ -86,7 +86,8 @@ def test_phone_call_journey(op_client, make_driver, operator):
     assert booking.request.status == RequestStatus.BOOKED
     page = op_client.get(f"/console/reservations/{booking.id}").get_data(as_text=True)
     assert "Confirmée" in page and "Sophie Martin (opérateur)" in page
-    assert "proposed → accepted_by_driver" in page and "accepted_by_driver → confirmed" in page
+    assert "Proposée au conducteur → Acceptée par le conducteur" in page
+    assert "Acceptée par le conducteur → Confirmée" in page and "— → Proposée au conducteur" in page
     listing = op_client.get("/console/?file=confirmees").get_data(as_text=True)
     assert "Odette Marty" in listing
     # passenger page shows the history

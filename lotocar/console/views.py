@@ -322,10 +322,14 @@ def booking(booking_id: int):
     item = db.session.get(Booking, booking_id)
     if item is None:
         abort(404)
+    today = datetime.now(PARIS).date()
+    allowed = [a for a, (src, _t) in bookings.TRANSITIONS.items() if item.status in src
+               and (a not in ("done", "no_show") or item.occurrence_date <= today)]
     return render_template(
         "console/booking.html", booking=item, action_form=ActionForm(formdata=None),
-        actions=BOOKING_ACTIONS, labels=bookings.STATUS_LABELS_FR,
-        allowed=[a for a, (src, _t) in bookings.TRANSITIONS.items() if item.status in src],
+        actions=BOOKING_ACTIONS, labels=bookings.STATUS_LABELS_FR, allowed=allowed,
+        primary={"accept", "confirm", "done"},
+        status_fr={s.value: label for s, label in bookings.STATUS_LABELS_FR.items()},
         audit=history("booking", item.id), messages=_messages_for("booking", item.id),
     )
 
