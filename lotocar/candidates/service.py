@@ -124,17 +124,10 @@ class MatchingService:
         """For each offer, the ids of the open requests it can serve (reverse matching)."""
         if not offers:
             return {}
-        now = datetime.now(PARIS)
-        requests = db.session.scalars(
-            db.select(TripRequest).options(selectinload(TripRequest.origin), selectinload(TripRequest.destination))
-            .where(
-                TripRequest.status.in_((RequestStatus.OPEN, RequestStatus.UNMET)),
-                TripRequest.target_at >= now - timedelta(hours=12),
-            )
-        ).all()
-        if not requests:
+        match_requests = open_match_requests(datetime.now(PARIS) - timedelta(hours=12))
+        if not match_requests:
             return {o.id: [] for o in offers}
-        match_requests = [to_match_request(r) for r in requests]
+        now = datetime.now(PARIS)
         seats = seats_taken()
         matcher = self._reverse
         result: dict[int, list[int]] = {}
@@ -146,6 +139,35 @@ class MatchingService:
                 pairs = matcher.requests_for_offer(to_match_offer(offer), match_requests, seats)
             result[offer.id] = [req.id for req, cand in pairs if cand.pickup_at > now]
         return result
+
+
+def open_match_requests(since: datetime) -> list[Request]:
+    """Open or unmet requests from `since` on, as the matcher's value objects — read as plain
+    columns (no ORM objects, no geometry parsing): drivers' pages run this on every view."""
+    from sqlalchemy.orm import aliased
+
+    from lotocar.communes.models import Commune
+
+    o, d = aliased(Commune), aliased(Commune)
+    rows = db.session.execute(
+        db.select(TripRequest.id, TripRequest.passenger_id, TripRequest.origin_lat, TripRequest.origin_lon,
+                  o.lat, o.lon, TripRequest.destination_lat, TripRequest.destination_lon, d.lat, d.lon,
+                  TripRequest.mode, TripRequest.target_at, TripRequest.flexibility_min, TripRequest.seats)
+        .join(o, o.insee == TripRequest.origin_insee).join(d, d.insee == TripRequest.destination_insee)
+        .where(TripRequest.status.in_((RequestStatus.OPEN, RequestStatus.UNMET)),
+               TripRequest.target_at >= since)
+    ).all()
+    out = []
+    for (rid, pid, olat, olon, oclat, oclon, dlat, dlon, dclat, dclon, mode, target, flex, seats) in rows:
+        local = to_local(target)
+        out.append(Request(
+            id=rid, passenger_id=pid,
+            pickup=Point(olat, olon) if olat is not None and olon is not None else Point(oclat, oclon),
+            dropoff=Point(dlat, dlon) if dlat is not None and dlon is not None else Point(dclat, dclon),
+            date=local.date(), mode="arrive_by" if mode == RequestMode.ARRIVE_BY else "leave_after",
+            time=local.time().replace(tzinfo=None, second=0, microsecond=0),
+            flexibility_min=flex, seats=seats))
+    return out
 
 
 def to_match_request(request: TripRequest) -> Request:
