@@ -166,10 +166,21 @@ class Stats:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def client_loop(port: int, info: dict, stats: Stats, stop_at: float, seed: int, driver_share: float) -> None:
+def client_loop(port: int, info: dict, stats: Stats, stop_at: float, seed: int, driver_share: float,
+                interval: float = 0.0) -> None:
+    """Closed loop (interval 0: next request as soon as the last answered) or open loop
+    (one request every `interval` seconds on average, Poisson arrivals)."""
     rng = random.Random(seed)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    next_at = time.monotonic()
     while time.monotonic() < stop_at:
+        if interval:
+            next_at += rng.expovariate(1.0 / interval)
+            pause = next_at - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            if time.monotonic() >= stop_at:
+                break
         if rng.random() < driver_share:
             kind, path = "driver_page", "/mes-trajets/"
             cookie = rng.choice(info["driver_cookies"])
@@ -209,6 +220,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1_000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="open loop: total requests per second (0 = closed loop, as fast as possible)")
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--driver-share", type=float, default=0.3)
     parser.add_argument("--restart-db", action="store_true", help="restart PostgreSQL in the middle of the run")
@@ -250,7 +263,9 @@ def main() -> int:
 
         stats = Stats()
         stop_at = time.monotonic() + args.duration
-        threads = [threading.Thread(target=client_loop, args=(port, info, stats, stop_at, 100 + i, args.driver_share))
+        interval = args.clients / args.rate if args.rate else 0.0
+        threads = [threading.Thread(target=client_loop,
+                                    args=(port, info, stats, stop_at, 100 + i, args.driver_share, interval))
                    for i in range(args.clients)]
         started = time.monotonic()
         for t in threads:
@@ -266,7 +281,8 @@ def main() -> int:
             t.join()
         elapsed = time.monotonic() - started
         total_ok = sum(len(v) for v in stats.latencies.values())
-        print(f"load: {args.clients} client threads, {args.workers} gunicorn workers, {elapsed:.0f} s")
+        mode = f"open loop at {args.rate:g} req/s" if args.rate else "closed loop"
+        print(f"load: {args.clients} client threads ({mode}), {args.workers} gunicorn workers, {elapsed:.0f} s")
         for kind, values in stats.latencies.items():
             print(f"  {kind:12s} {len(values):6d} ok {stats.errors[kind]:4d} errors  {len(values) / elapsed:7.1f} req/s  "
                   f"p50 {pct(values, 50):6.1f} ms  p95 {pct(values, 95):6.1f} ms  p99 {pct(values, 99):6.1f} ms")
@@ -279,6 +295,7 @@ def main() -> int:
         c = stats.latencies["candidates"]
         d = stats.latencies["driver_page"]
         print(f"RESULT trips={args.offers} requests={args.requests} workers={args.workers} clients={args.clients} "
+              f"target_rps={args.rate:g} "
               f"rps={total_ok / elapsed:.1f} cand_p50_ms={pct(c, 50):.1f} cand_p95_ms={pct(c, 95):.1f} "
               f"cand_p99_ms={pct(c, 99):.1f} driver_p95_ms={pct(d, 95):.1f} "
               f"errors={sum(stats.errors.values())} errors_after_restart={errors_after}")
