@@ -8,7 +8,7 @@ from __future__ import annotations
 from copy import deepcopy
 from typing import Any
 
-from lotocar.api.schemas import CANCEL_BY, REASONS
+from lotocar.api.schemas import CANCEL_BY, MAX_ID, REASONS
 from lotocar.bookings.models import BookingStatus
 from lotocar.offers.models import OfferKind, OfferStatus
 from lotocar.requests.models import RequestStatus
@@ -45,7 +45,7 @@ def obj(properties: dict[str, Any], required: list[str] | None = None, closed: b
 
 STRING = {"type": "string"}
 INT = {"type": "integer"}
-ID = {"type": "integer", "minimum": 1}
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 NUMBER = {"type": "number"}
 BOOL = {"type": "boolean"}
 DATE = {"type": "string", "format": "date", "examples": ["2026-12-01"]}

@@ -21,6 +21,7 @@ from lotocar.offers.rules import OfferInput, PlaceInput
 from lotocar.requests.operations import RequestInput
 
 REQUIRED = "Ce champ est obligatoire."
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns: a larger one cannot exist (nor be queried)
 
 
 # --- reading JSON ----------------------------------------------------------------------
@@ -73,6 +74,14 @@ class Fields:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(key, "Nombre entier attendu.")
+            return None
+        return value
+
+    def ident(self, key: str, unknown: str, required: bool = False) -> int | None:
+        """The id of a row: an integer; one that cannot exist gets the `unknown` message."""
+        value = self.integer(key, required)
+        if value is not None and not 1 <= value <= MAX_ID:
+            self.fail(key, unknown)
             return None
         return value
 
@@ -245,7 +254,7 @@ RECURRENCE_FIELDS = {"weekdays", "time", "start_date", "end_date"}
 
 def read_offer(data: dict[str, Any]) -> tuple[int, OfferInput]:
     f = Fields(data, OFFER_FIELDS)
-    driver_id = f.integer("driver_id", required=True)
+    driver_id = f.ident("driver_id", "Conducteur inconnu.", required=True)
     origin, destination = read_place(f, "origin"), read_place(f, "destination")
     seats, detour = f.integer("seats", required=True), f.integer("max_detour_minutes", required=True)
     remark = f.string("remark", max_len=1000)
@@ -304,7 +313,7 @@ DEFAULT_FLEXIBILITY = 30
 
 def read_request(data: dict[str, Any]) -> RequestInput:
     f = Fields(data, REQUEST_FIELDS)
-    passenger_id = f.integer("passenger_id", required=True)
+    passenger_id = f.ident("passenger_id", "Passager inconnu.", required=True)
     origin, destination = read_place(f, "origin"), read_place(f, "destination")
     arrive_by, depart_after = f.local_datetime("arrive_by"), f.local_datetime("depart_after")
     if f.has("arrive_by") == f.has("depart_after"):
@@ -340,7 +349,8 @@ def request_errors(errors: dict[str, str], mode: str) -> dict[str, str]:
 
 def read_booking(data: dict[str, Any]) -> tuple[int, int, date]:
     f = Fields(data, {"request_id", "offer_id", "date"})
-    request_id, offer_id = f.integer("request_id", True), f.integer("offer_id", True)
+    request_id = f.ident("request_id", "Demande inconnue.", True)
+    offer_id = f.ident("offer_id", "Trajet inconnu.", True)
     day = f.day("date", True)
     f.raise_if_errors()
     assert request_id is not None and offer_id is not None and day is not None

@@ -94,7 +94,8 @@ def retrying(action: Callable[[], T], attempts: int = 4) -> T:
 
 
 def get_or_404(model, ident: int, message: str):
-    item = db.session.get(model, ident)
+    # the <int:…> converter takes any digits: an id past the column's range is simply unknown
+    item = db.session.get(model, ident) if 1 <= ident <= schemas.MAX_ID else None
     if item is None:
         raise ApiError(404, "not_found", message)
     return item
