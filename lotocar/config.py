@@ -66,6 +66,7 @@ def load_config(instance_path: str) -> dict[str, object]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", production),
         "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",  # Flask-Login sets none by default
         "PERMANENT_SESSION_LIFETIME": _int("SESSION_LIFETIME_DAYS", 30) * 86400,
         "WTF_CSRF_ENABLED": _bool("WTF_CSRF_ENABLED", True),
         "WTF_CSRF_TIME_LIMIT": None,

@@ -78,7 +78,8 @@ def register_web(app: Flask) -> None:
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self'; font-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+            "script-src 'self'; font-src 'self' data:; frame-ancestors 'none'; form-action 'self'; "
+            "object-src 'none'; base-uri 'none'",
         )
         if app.config["APP_ENV"] == "production":
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")

@@ -71,13 +71,13 @@ def drain_outbox(app) -> None:
     run_until_idle(app, worker_id="e2e", max_seconds=30)
 
 
-def test_full_journey(app, live_server, browser, sms, tmp_path):  # noqa: F811
+def test_full_journey(app, live_server, browser, sms, tmp_path, monkeypatch):  # noqa: F811
     from pathlib import Path
 
     from lotocar.core.timeutil import today_local
 
-    app.config["PUBLIC_BASE_URL"] = live_server
-    app.config["SMS_QUIET_HOURS"] = "off"
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", live_server)
+    monkeypatch.setitem(app.config, "SMS_QUIET_HOURS", "off")
     axe: dict = {}
     errors: list[str] = []
 

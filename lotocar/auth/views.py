@@ -26,6 +26,16 @@ def _home_for(user: User) -> str:
     return url_for("main.index")
 
 
+def _local_next(nxt: str) -> str:
+    """Where to go after login: a path of this site only. Browsers drop tabs and newlines
+    and read a backslash as a slash: "/<tab>/evil.example" or "/<backslash>evil.example"
+    would send the person to another site."""
+    if (not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt
+            or any(ch.isspace() or not ch.isprintable() for ch in nxt)):
+        return url_for("main.index")
+    return nxt
+
+
 def _attach(form, err: ops.AuthError) -> None:
     field = getattr(form, err.field, None) if err.field else None
     if field is not None:
@@ -158,10 +168,7 @@ def staff_login():
             session.clear()
             login_user(user)
             ops.mark_login(user)
-            nxt = request.args.get("next", "")
-            if not nxt.startswith("/") or nxt.startswith("//"):
-                nxt = url_for("main.index")
-            return redirect(nxt)
+            return redirect(_local_next(request.args.get("next", "")))
     return render_template("auth/staff_login.html", form=form), (400 if form.errors else 200)
 
 
