@@ -72,6 +72,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     register_web(app)
 
+    from lotocar.core.guards import register_input_guards
+
+    register_input_guards(app)  # before the blueprints: it bounds their <int:…> ids
+
     for module in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module).bp)
 

@@ -14,6 +14,7 @@ from typing import Any
 from lotocar.api.errors import ValidationError
 from lotocar.bookings.operations import STATUS_LABELS_FR
 from lotocar.communes import operations as communes
+from lotocar.core.guards import MAX_ROW_ID
 from lotocar.core.phones import format_phone
 from lotocar.core.timeutil import PARIS, to_local
 from lotocar.offers.operations import place_input
@@ -21,10 +22,21 @@ from lotocar.offers.rules import OfferInput, PlaceInput
 from lotocar.requests.operations import RequestInput
 
 REQUIRED = "Ce champ est obligatoire."
-MAX_ID = 2**31 - 1  # ids are 32-bit integer columns: a larger one cannot exist (nor be queried)
+MAX_ID = MAX_ROW_ID  # ids are 32-bit integer columns: a larger one cannot exist (nor be queried)
 
 
 # --- reading JSON ----------------------------------------------------------------------
+
+def storable(text: str) -> bool:
+    """No NUL (PostgreSQL refuses it) and no lone surrogate (JSON allows "\\ud800", UTF-8 does not)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
 
 class Fields:
     """Typed reads from one JSON object; errors gathered in a shared field → message map."""
@@ -62,6 +74,10 @@ class Fields:
             return None
         if max_len is not None and len(value) > max_len:
             self.fail(key, f"{max_len} caractères au plus.")
+            return None
+        if not storable(value):
+            self.fail(key, "Caractère interdit : caractère nul (\\u0000) ou demi-caractère Unicode "
+                           "(\\ud800-\\udfff isolé).")
             return None
         if required and not value.strip():
             self.fail(key, REQUIRED)

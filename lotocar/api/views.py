@@ -68,7 +68,7 @@ def json_body(optional: bool = False) -> dict[str, Any]:
         raise ApiError(415)
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: [[[[…]]]] nested deep
         raise ApiError(400, "malformed_json", "Le corps de la requête n'est pas du JSON valide.") from exc
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_body", "Le corps de la requête doit être un objet JSON.")

@@ -16,6 +16,7 @@ from lotocar.candidates import operations as candidates
 from lotocar.console import queues
 from lotocar.console.forms import (ActionForm, CallRequestForm, NotesForm, PassengerForm, RequestForm,
                                    SearchForm, UnmetForm)
+from lotocar.core.guards import MAX_ROW_ID
 from lotocar.core.timeutil import PARIS, utcnow
 from lotocar.extensions import db
 from lotocar.offers.operations import place_input
@@ -260,6 +261,8 @@ def propose(request_id: int):
     try:
         offer_id = int(request.form.get("offer_id", ""))
         day = date.fromisoformat(request.form.get("date", ""))
+        if not 1 <= offer_id <= MAX_ROW_ID:  # no such row, and past what the database can compare
+            raise ValueError
     except ValueError:
         flash("Choix de conducteur incomplet : recommencez depuis la liste.", "error")
         return redirect(url_for("console.trip_request", request_id=trip.id))

@@ -47,7 +47,8 @@ def create_link(booking_id: int, user_id: int, now: datetime, until: datetime | 
 def resolve(token: str) -> SmsLink | None:
     """The link row if the token is well-formed and correctly signed."""
     token = (token or "").strip()
-    if len(token) != ID_LEN + MAC_LEN or not token.isalnum():
+    # isascii: "É" * 20 is alphanumeric too, and compare_digest raises on non-ASCII text
+    if len(token) != ID_LEN + MAC_LEN or not token.isascii() or not token.isalnum():
         return None
     link_id, mac = token[:ID_LEN], token[ID_LEN:]
     if not hmac.compare_digest(mac, _mac(link_id)):

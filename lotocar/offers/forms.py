@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from wtforms import (DateField, DecimalField, IntegerField, RadioField, SelectMultipleField,
                      StringField, TextAreaField, TimeField, widgets)
-from wtforms.validators import Length, NumberRange, Optional
+from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
 from lotocar.core.forms import BaseForm, CommuneField, strip_filter
 from lotocar.core.timeutil import WEEKDAY_NAMES_FR
@@ -15,8 +15,19 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = widgets.CheckboxInput()
 
 
+class CoordinateField(DecimalField):
+    """Degrees: a finite number. Decimal also reads "NaN", "sNaN" and "Infinity", which the
+    range check cannot compare (a signalling NaN even raises): refused here, in French."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None and not self.data.is_finite():
+            self.data = None
+            raise ValueError("Nombre attendu, en degrés décimaux (ex. : 44.4465).")
+
+
 def _coord(label: str, low: float, high: float) -> DecimalField:
-    return DecimalField(label, places=6, validators=[
+    return CoordinateField(label, places=6, validators=[
         Optional(), NumberRange(low, high, message=f"Valeur entre {low} et {high}.")],
         render_kw={"inputmode": "decimal"})
 
@@ -55,7 +66,7 @@ class OfferForm(BaseForm):
 
     def validate_weekdays(self, field):
         if any(not isinstance(d, int) or not 1 <= d <= 7 for d in field.data or []):
-            raise ValueError("Jour de la semaine inconnu.")
+            raise ValidationError("Jour de la semaine inconnu.")  # WTForms 3 lets a ValueError through
 
     def to_input(self) -> OfferInput:
         def f(value):
