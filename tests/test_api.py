@@ -19,18 +19,7 @@ from lotocar.passengers.models import Passenger
 from lotocar.requests.models import RequestMode, RequestReason, RequestStatus, TripRequest
 from tests.test_api_openapi import api, staff  # noqa: F401  (fixtures)
 
-TODAY = datetime.now(PARIS).date()
-
-
-def next_weekday(iso: int, after: date = TODAY) -> date:
-    d = after + timedelta(days=1)
-    while d.isoweekday() != iso:
-        d += timedelta(days=1)
-    return d
-
-
-MONDAY = next_weekday(1)
-SATURDAY = next_weekday(6)
+from tests.test_candidates import MONDAY, SATURDAY, TODAY, next_weekday  # noqa: F401  (shared dates)
 LUZECH, CAHORS, DOUELLE, FIGEAC = "46182", "46042", "46088", "46102"
 
 

@@ -178,17 +178,11 @@ def plan_booking_change(booking: Booking, old: BookingStatus | None, new: Bookin
                        expires_at=min(pickup, now + ttl)), now)
         return
 
-    if new == B.ACCEPTED_BY_DRIVER:
+    if new in (B.ACCEPTED_BY_DRIVER, B.DECLINED):  # the driver answered: thank him, close the proposal
         withdraw(booking.id, "Retiré : le conducteur a déjà répondu", {"proposal"})
+        kind = "accepted" if new == B.ACCEPTED_BY_DRIVER else "declined"
         if driver_acted and pickup is not None:
-            enqueue(_draft(booking, "accepted", driver, render("accepted", "driver", facts(booking, pickup)),
-                           pickup=pickup, departure=departure, now=now), now)
-        return
-
-    if new == B.DECLINED:
-        withdraw(booking.id, "Retiré : le conducteur a déjà répondu", {"proposal"})
-        if driver_acted and pickup is not None:
-            enqueue(_draft(booking, "declined", driver, render("declined", "driver", facts(booking, pickup)),
+            enqueue(_draft(booking, kind, driver, render(kind, "driver", facts(booking, pickup)),
                            pickup=pickup, departure=departure, now=now), now)
         return
 
