@@ -36,6 +36,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(load_config(app.instance_path))
     if test_config:
         app.config.from_mapping(test_config)
+    from lotocar.core import clock
+
+    # a test's pinned instant, handed to a real process (gunicorn, the SMS worker)
+    clock.install_from_env(str(app.config.get("APP_ENV", "")))
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING"))
     logging.getLogger("lotocar").setLevel(os.environ.get("LOTOCAR_LOG_LEVEL", "INFO"))
 

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
+from lotocar.core import clock
 from lotocar.audit import operations as audit
 from lotocar.bookings.models import LIVE, Booking, BookingStatus, OfferDay
 from lotocar.bookings.signals import booking_changed
@@ -145,7 +146,7 @@ def propose(data: Proposal, actor_id: int | None) -> Booking:
     runs = occurrences(offer, data.day, data.day)
     if not runs:
         raise BookingError("Ce trajet ne circule pas ce jour-là.", "invalid", "date")
-    if runs[0] < datetime.now(PARIS) - timedelta(minutes=5):
+    if runs[0] < clock.now_local() - timedelta(minutes=5):
         raise BookingError("Ce départ est déjà passé.", "invalid", "date")
     booking = Booking(request_id=request.id, offer_id=offer.id, occurrence_date=data.day,
                       seats=request.seats, status=S.PROPOSED, pickup_at=data.pickup_at,
@@ -255,7 +256,7 @@ def mark_unmet(request: TripRequest, reason: str, actor_id: int | None) -> TripR
 
 def capacity_changed(offer: Offer) -> None:
     """Align future runs' capacity with the trip's seats (bookings already re-checked)."""
-    today = datetime.now(PARIS).date()
+    today = clock.now_local().date()
     for day in db.session.scalars(
         db.select(OfferDay).where(OfferDay.offer_id == offer.id, OfferDay.day >= today)
     ):
@@ -264,7 +265,7 @@ def capacity_changed(offer: Offer) -> None:
 
 def for_driver(driver_id: int, today: date | None = None) -> list[Booking]:
     """A driver's bookings from today on: to answer, accepted and confirmed."""
-    today = today or datetime.now(PARIS).date()
+    today = today or clock.now_local().date()
     return list(db.session.scalars(
         db.select(Booking).join(Offer, Offer.id == Booking.offer_id)
         .where(Offer.driver_id == driver_id, Booking.status.in_(LIVE), Booking.occurrence_date >= today)

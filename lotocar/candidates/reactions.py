@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from lotocar.core import clock
 from lotocar.bookings import operations as bookings
 from lotocar.bookings.models import LIVE, Booking
 from lotocar.core.timeutil import PARIS
@@ -35,7 +36,7 @@ def _fits(booking: Booking, same_day: list[Booking]) -> bool:
 
 
 def reconcile_offer(offer: Offer) -> dict[str, list[int]]:
-    today = datetime.now(PARIS).date()
+    today = clock.now_local().date()
     live = list(db.session.scalars(
         db.select(Booking).where(Booking.offer_id == offer.id, Booking.status.in_(LIVE),
                                  Booking.occurrence_date >= today)

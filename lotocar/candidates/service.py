@@ -20,6 +20,7 @@ from matching import (CorridorIndex, Matcher, OSRMRouter, Point, Request, Router
                       StraightLineRouter)
 from matching import Candidate as MatchCandidate
 
+from lotocar.core import clock
 from lotocar.bookings.models import SEAT_HOLDING, Booking, BookingStatus
 from lotocar.candidates.models import read as read_counter
 from lotocar.core.timeutil import PARIS, to_local
@@ -75,7 +76,7 @@ class MatchingService:
     def _fresh_matcher(self) -> Matcher:
         """The matcher, rebuilt first if another process changed the trips."""
         stamp = read_counter("offers")
-        today = datetime.now(PARIS).date()
+        today = clock.now_local().date()
         with self._lock:
             if self._matcher is None or stamp != self._stamp or today != self._built_for:
                 self._rebuild(stamp, today)
@@ -124,10 +125,10 @@ class MatchingService:
         """For each offer, the ids of the open requests it can serve (reverse matching)."""
         if not offers:
             return {}
-        match_requests = open_match_requests(datetime.now(PARIS) - timedelta(hours=12))
+        match_requests = open_match_requests(clock.now_local() - timedelta(hours=12))
         if not match_requests:
             return {o.id: [] for o in offers}
-        now = datetime.now(PARIS)
+        now = clock.now_local()
         seats = seats_taken()
         matcher = self._reverse
         result: dict[int, list[int]] = {}

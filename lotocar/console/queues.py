@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import and_, or_
 from sqlalchemy.orm import aliased, joinedload
 
+from lotocar.core import clock
 from lotocar.bookings.models import Booking, BookingStatus
 from lotocar.communes.models import Commune
 from lotocar.core.timeutil import PARIS, local_to_utc
@@ -49,7 +50,7 @@ _PROPOSED = db.select(Booking.request_id).where(
 
 
 def _where(queue: str):
-    now = datetime.now(PARIS)
+    now = clock.now_local()
     if queue == "a-traiter":
         return and_(TripRequest.status == RequestStatus.OPEN, TripRequest.id.not_in(_PROPOSED))
     if queue == "attente-conducteur":

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from lotocar.core import clock
 from lotocar.audit.operations import history
 from lotocar.auth.decorators import roles_required
 from lotocar.auth.models import Role
@@ -94,7 +95,7 @@ def new_call():
     results = passengers.search(form.q.data) if form.q.data else []
     register = PassengerForm(formdata=None)
     call = CallRequestForm(formdata=None)
-    call.day.data = datetime.now(PARIS).date() + timedelta(days=1)
+    call.day.data = clock.now_local().date() + timedelta(days=1)
     if form.q.data and not results:
         digits = "".join(ch for ch in form.q.data if ch.isdigit() or ch == "+")
         if len(digits) >= 6:
@@ -207,7 +208,7 @@ def new_request(passenger_id: int):
     form = RequestForm()
     if not form.is_submitted():
         form.origin.set_commune(person.home)
-        form.day.data = datetime.now(PARIS).date() + timedelta(days=1)
+        form.day.data = clock.now_local().date() + timedelta(days=1)
     if form.is_submitted():
         form_ok = form.validate_on_submit()
         data = _request_input(form, person.id)
@@ -325,7 +326,7 @@ def booking(booking_id: int):
     item = db.session.get(Booking, booking_id)
     if item is None:
         abort(404)
-    today = datetime.now(PARIS).date()
+    today = clock.now_local().date()
     allowed = [a for a, (src, _t) in bookings.TRANSITIONS.items() if item.status in src
                and (a not in ("done", "no_show") or item.occurrence_date <= today)]
     return render_template(

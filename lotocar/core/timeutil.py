@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo
 
-PARIS = ZoneInfo("Europe/Paris")
+from lotocar.core import clock
+from lotocar.core.clock import PARIS
 
 WEEKDAY_NAMES_FR = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
 WEEKDAY_SHORT_FR = ["lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."]
@@ -15,11 +16,12 @@ MONTH_NAMES_FR = [
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    """The current instant in UTC, from the app's one clock (`lotocar.core.clock`)."""
+    return clock.now_utc()
 
 
 def today_local(tz: ZoneInfo = PARIS) -> date:
-    return datetime.now(tz).date()
+    return clock.today_local(tz)
 
 
 def local_to_utc(day: date, at: time, tz: ZoneInfo = PARIS) -> datetime:

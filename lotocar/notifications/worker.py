@@ -19,6 +19,7 @@ from datetime import datetime
 
 from flask import Flask
 
+from lotocar.core import clock
 from lotocar.core.timeutil import utcnow
 from lotocar.extensions import db
 from lotocar.notifications import outbox
@@ -85,8 +86,8 @@ def backlog(app: Flask, now: datetime | None = None) -> int:
 def run_until_idle(app: Flask, worker_id: str | None = None, max_seconds: float = 60.0,
                    pause: float = 0.2) -> None:
     """Drain the outbox, then return (operations, tests)."""
-    deadline = _time.monotonic() + max_seconds
-    while _time.monotonic() < deadline:
+    deadline = clock.monotonic() + max_seconds
+    while clock.monotonic() < deadline:
         run_once(app, worker_id)
         if backlog(app) == 0:
             return
@@ -118,7 +119,7 @@ def run_forever(app: Flask, interval: float | None = None, worker_id: str | None
         if stats.outcomes or stats.recovered or stats.expired or any(stats.checked.values()):
             log.info("SMS tick: %s", stats)
 
-    scheduler.add_job(tick, IntervalTrigger(seconds=interval), id="sms-outbox", next_run_time=utcnow())
+    scheduler.add_job(tick, IntervalTrigger(seconds=interval), id="sms-outbox", next_run_time=clock.system_now_utc())
 
     def retention() -> None:
         """RGPD: anonymise people inactive for PRIVACY_RETENTION_MONTHS (idempotent)."""

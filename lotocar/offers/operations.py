@@ -9,6 +9,7 @@ from matching import Point, Recurrence
 
 from flask import current_app
 
+from lotocar.core import clock
 from lotocar.audit import operations as audit
 from lotocar.candidates import models as counters
 from lotocar.communes.models import Commune
@@ -177,7 +178,7 @@ class UpcomingTrip:
 
 def upcoming_for_driver(driver: Driver, today: date | None = None, shown: int = 3) -> list[UpcomingTrip]:
     """The driver's trips that still have a departure to come (cancelled ones excluded)."""
-    now_local = datetime.now(PARIS)
+    now_local = clock.now_local()
     today = today or now_local.date()
     offers = db.session.scalars(
         db.select(Offer)
@@ -195,7 +196,7 @@ def upcoming_for_driver(driver: Driver, today: date | None = None, shown: int = 
 
 
 def past_or_cancelled_for_driver(driver: Driver, limit: int = 20) -> list[Offer]:
-    today = datetime.now(PARIS).date()
+    today = clock.now_local().date()
     return list(db.session.scalars(
         db.select(Offer)
         .where(Offer.driver_id == driver.id,
@@ -213,4 +214,4 @@ def get_for_driver(driver: Driver, offer_id: int) -> Offer | None:
 
 
 def default_first_date() -> date:
-    return datetime.now(PARIS).date() + timedelta(days=1)
+    return clock.now_local().date() + timedelta(days=1)
