@@ -9,13 +9,65 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from datetime import datetime
+from datetime import time as dt_time
 from pathlib import Path
 
 import pytest
+import time_machine
 from flask.testing import FlaskClient
+
+from lotocar.core import clock
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER_DEFAULT = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+
+
+# The suite's clock. Every test starts at this instant (a Tuesday morning, inside the SMS
+# and call hours) whatever the hour the suite runs at; tests about quiet hours, reminders,
+# DST nights and expiry travel explicitly with the `travel` fixture. The clock ticks from
+# there at the real pace, so leases, timeouts and threads behave as in production.
+DEFAULT_NOW = datetime(2026, 12, 1, 10, 0, tzinfo=clock.PARIS)
+_session_travel: time_machine.travel | None = None
+
+
+def pytest_configure(config):
+    # pinned before collection, so module-level dates (tests/factories.py) use it too
+    global _session_travel
+    _session_travel = time_machine.travel(DEFAULT_NOW, tick=True)
+    _session_travel.start()
+
+
+def pytest_unconfigure(config):
+    if _session_travel is not None:
+        _session_travel.stop()
+
+
+@pytest.fixture(autouse=True)
+def pinned_clock():
+    """Each test starts at DEFAULT_NOW (the clock ticks from there)."""
+    with time_machine.travel(DEFAULT_NOW, tick=True) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def travel(pinned_clock):
+    """Move the clock: `travel(datetime(..., tzinfo=PARIS))` (or a local `time` today), ticking."""
+
+    def move(when, tick: bool = True):
+        if isinstance(when, dt_time):
+            when = datetime.combine(clock.today_local(), when, tzinfo=clock.PARIS)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=clock.PARIS)
+        pinned_clock.move_to(when, tick=tick)
+        return when
+
+    return move
+
+
+def clock_env() -> dict[str, str]:
+    """Environment for a real process started by a test: it runs on the pinned clock."""
+    return {clock.ENV_START: clock.now_utc().isoformat(), "APP_ENV": "testing"}
 
 
 def pytest_addoption(parser):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
+from lotocar.core.clock import today_local
 from lotocar.auth.models import Role, User
 from lotocar.bookings import operations as bookings
 from lotocar.communes.models import Commune
@@ -35,7 +36,7 @@ class World:
 
 
 def next_weekday(weekday: int, weeks_ahead: int = 1) -> date:
-    today = datetime.now(PARIS).date()
+    today = today_local()
     return today + timedelta(days=(weekday - today.weekday()) % 7 + 7 * weeks_ahead)
 
 

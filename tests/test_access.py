@@ -50,7 +50,7 @@ from lotocar.offers.rules import OfferInput
 from lotocar.passengers.models import Passenger
 from lotocar.requests.models import RequestMode, RequestReason, TripRequest
 from tests.conftest import login_as
-from tests.test_candidates import MONDAY, commune
+from tests.factories import MONDAY, commune
 from tests.test_offers import regular_form
 
 OK, LOGIN, API_401, FORBIDDEN, NOT_FOUND = "ok", "login", "401", "403", "404"

@@ -19,7 +19,7 @@ from lotocar.passengers.models import Passenger
 from lotocar.requests.models import RequestMode, RequestReason, RequestStatus, TripRequest
 from tests.test_api_openapi import api, staff  # noqa: F401  (fixtures)
 
-from tests.test_candidates import MONDAY, SATURDAY, TODAY, next_weekday  # noqa: F401  (shared dates)
+from tests.factories import MONDAY, SATURDAY, TODAY, next_weekday  # noqa: F401  (shared dates)
 LUZECH, CAHORS, DOUELLE, FIGEAC = "46182", "46042", "46088", "46102"
 
 

@@ -149,7 +149,7 @@ def test_operator_console_candidates_and_map(live_server, browser, make_driver):
     """The request page lists ranked candidates and draws the map with no tiles reachable."""
     from lotocar.auth.models import Role
     from lotocar.auth.operations import create_staff
-    from tests.test_candidates import luzech_cahors, passenger, trip_request
+    from tests.factories import luzech_cahors, passenger, trip_request
 
     create_staff("op@lotocar.fr", "Sophie", "Martin", Role.OPERATOR, password="motdepasse-solide")
     luzech_cahors(make_driver("Nathalie", "Rességuier"))

@@ -20,6 +20,7 @@ from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 from werkzeug.serving import make_server
 
+from lotocar.core.clock import today_local
 from lotocar.bookings.models import SEAT_HOLDING, Booking, BookingStatus, OfferDay
 from lotocar.communes.models import Commune
 from lotocar.core.timeutil import PARIS, local_to_utc
@@ -34,7 +35,7 @@ from lotocar.api.openapi import document
 
 ROUNDS = int(os.environ.get("CONCURRENCY_ROUNDS", "12"))
 THREADS = int(os.environ.get("CONCURRENCY_THREADS", "8"))
-TODAY = datetime.now(PARIS).date()
+TODAY = today_local()
 LUZECH, CAHORS, DOUELLE = "46182", "46042", "46088"
 REFUSALS = {"no_seat", "not_a_candidate", "conflict", "illegal_transition", "invalid_state"}
 

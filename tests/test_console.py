@@ -16,7 +16,7 @@ from lotocar.offers import operations as offer_ops
 from lotocar.passengers.models import Passenger
 from lotocar.requests.models import RequestStatus, TripRequest
 from tests.conftest import csrf_token, login_as
-from tests.test_candidates import MONDAY, luzech_cahors, passenger, trip_request
+from tests.factories import MONDAY, luzech_cahors, passenger, trip_request
 
 
 @pytest.fixture

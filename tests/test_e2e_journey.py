@@ -20,7 +20,7 @@ from lotocar.bookings.models import Booking, BookingStatus
 from lotocar.extensions import db
 from lotocar.requests.models import RequestStatus, TripRequest
 from tests.test_browser import DESKTOP, PHONE, browser, live_server, shot  # noqa: F401  (fixtures)
-from tests.test_candidates import MONDAY
+from tests.factories import MONDAY
 
 ARTIFACTS = "test-artifacts"
 

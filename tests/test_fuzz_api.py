@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
                                                status_code_conformance)
 
 from lotocar.api.openapi import document
-from tests.test_candidates import MONDAY, luzech_cahors, passenger, trip_request
+from tests.factories import MONDAY, luzech_cahors, passenger, trip_request
 
 MIN_CASES = 1000
 EXAMPLES_PER_OPERATION = 70  # random cases per operation, on top of the examples and coverage cases

@@ -37,7 +37,7 @@ from lotocar.extensions import db
 from lotocar.notifications.models import SmsMessage
 from lotocar.requests.operations import UNMET_REASONS_FR
 from tests.conftest import KEEP_TABLES, login_as
-from tests.test_candidates import MONDAY, luzech_cahors, passenger, trip_request
+from tests.factories import MONDAY, luzech_cahors, passenger, trip_request
 from tests.test_offers import regular_form
 
 SCRIPT = "<script>alert(1)</script>"

@@ -5,6 +5,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
+from lotocar.core.clock import today_local
 from lotocar.audit.models import AuditEntry
 from lotocar.core.timeutil import PARIS
 from lotocar.extensions import db
@@ -13,7 +14,7 @@ from lotocar.offers.models import Offer, OfferKind, OfferStatus
 from lotocar.offers.rules import OfferInput, PlaceInput, validate_offer
 from tests.conftest import csrf_token, login_as
 
-TODAY = datetime.now(PARIS).date()
+TODAY = today_local()
 
 
 def iso(d: date) -> str:
@@ -278,7 +279,7 @@ def test_regular_trip_keeps_local_time_across_dst(app, driver):
 
 
 def test_upcoming_lists_next_departures(app, driver):
-    today = datetime.now(PARIS).date()
+    today = today_local()
     data = make_input(first_date=today + timedelta(days=1), last_date=today + timedelta(days=21),
                       weekdays=frozenset({1, 2, 3, 4, 5, 6, 7}))
     ops.create_offer(driver.driver, data, driver.id)
@@ -291,7 +292,7 @@ def test_upcoming_lists_next_departures(app, driver):
 def test_driver_answers_and_sees_phone_only_after_accepting(app, client, make_driver):
     from lotocar.bookings import operations as bookings
     from lotocar.bookings.models import Booking, BookingStatus
-    from tests.test_candidates import MONDAY, luzech_cahors, passenger, trip_request
+    from tests.factories import MONDAY, luzech_cahors, passenger, trip_request
 
     driver = make_driver()
     offer = luzech_cahors(driver)

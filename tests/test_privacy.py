@@ -19,7 +19,7 @@ from lotocar.passengers.models import Passenger
 from lotocar.privacy import operations as privacy
 from lotocar.requests.models import RequestStatus, TripRequest
 from tests.conftest import csrf_token, login_as
-from tests.test_candidates import MONDAY, luzech_cahors, passenger, trip_request
+from tests.factories import MONDAY, luzech_cahors, passenger, trip_request
 
 
 @pytest.fixture

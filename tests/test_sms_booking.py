@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import pytest
 from flask import render_template
 
+from lotocar.core.clock import today_local
 from lotocar.bookings import operations as bookings
 from lotocar.bookings.models import BookingStatus
 from lotocar.core.phones import format_phone
@@ -33,7 +34,7 @@ def _last_sunday(year: int, month: int) -> date:
 
 def _next_dst_sundays() -> tuple[date, date]:
     """The next spring-forward and fall-back Sundays at least two days ahead."""
-    today = datetime.now(PARIS).date() + timedelta(days=2)
+    today = today_local() + timedelta(days=2)
     spring = next(d for y in (today.year, today.year + 1) if (d := _last_sunday(y, 3)) > today)
     autumn = next(d for y in (today.year, today.year + 1) if (d := _last_sunday(y, 10)) > today)
     return spring, autumn
@@ -121,7 +122,7 @@ def test_quiet_hours_hold_non_urgent_messages_until_morning(app, sms):
 
 
 def test_reminder_before_an_early_pickup_waits_for_the_morning_or_is_dropped(app):
-    day = datetime.now(PARIS).date() + timedelta(days=3)
+    day = today_local() + timedelta(days=3)
     w = make_world(datetime.combine(day, time(8, 30), tzinfo=PARIS))
     confirm(w)
     soon = by_key(w.booking_id)["reminder_soon:passenger"]
@@ -171,7 +172,7 @@ def test_trip_change_replaces_reminders_and_tells_the_passenger(app, sms):
     before = {k: (r.id, r.send_after) for k, r in by_key(w.booking_id).items()}
     offer = db.session.get(Offer, w.offer_id)
     offer.departure_at = offer.departure_at + timedelta(minutes=15)
-    offer.local_time = (datetime.combine(date.today(), offer.local_time) + timedelta(minutes=15)).time()
+    offer.local_time = (datetime.combine(today_local(), offer.local_time) + timedelta(minutes=15)).time()
     db.session.commit()
     offer_saved.send(app, offer=offer, stamp=0)
     after = by_key(w.booking_id)

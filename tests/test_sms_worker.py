@@ -17,6 +17,7 @@ import pytest
 from lotocar.extensions import db
 from lotocar.notifications import outbox
 from lotocar.notifications.models import SmsMessage, SmsStatus
+from tests.conftest import clock_env
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,8 +37,9 @@ def worker_env(app, fake: FakeTwilio) -> dict[str, str]:
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SMS_GATEWAY": "twilio",
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_API_BASE_URL": fake.url,
         "TWILIO_TIMEOUT_S": "2", "SMS_SENDING_LEASE_S": "3", "SMS_RETRY_BASE_S": "1",
-        "SMS_WORKER_INTERVAL_S": "0.2", "SMS_WORKER_BATCH": "8", "SMS_QUIET_HOURS": "off",
+        "SMS_WORKER_INTERVAL_S": "0.2", "SMS_WORKER_BATCH": "8",
         "PUBLIC_BASE_URL": "", "LOG_LEVEL": "ERROR", "LOTOCAR_LOG_LEVEL": "ERROR",
+        **clock_env(),  # the worker runs on the test's pinned clock, quiet hours included
     }
 
 
@@ -137,7 +139,8 @@ def test_two_workers_share_the_outbox_on_postgresql(app, fake, db_kind):
     procs = [start_worker(env, "--worker-id", f"w{i}") for i in (1, 2)]
     try:
         assert wait_for(lambda: fake.count() >= total, timeout=40)
-        time.sleep(0.3)
+        # both workers record their last outcome before they are stopped
+        assert wait_for(lambda: all(r.status == S.SENT for r in all_rows()), timeout=20)
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
