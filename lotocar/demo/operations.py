@@ -78,7 +78,7 @@ def _commune(insee: str) -> Commune:
 def load_demo() -> dict[str, int]:
     """Create the demo set (idempotent: existing demo people are left as they are)."""
     counts = {"drivers": 0, "offers": 0, "passengers": 0, "requests": 0, "operators": 0}
-    today = today_local()
+    start = today_local()
     if db.session.scalar(db.select(User).where(User.email == DEMO_OPERATOR_EMAIL)) is None:
         auth_ops.create_staff(DEMO_OPERATOR_EMAIL, "Sophie", "Martin", Role.OPERATOR,
                               DEMO_OPERATOR_PASSWORD)
@@ -103,10 +103,10 @@ def load_demo() -> dict[str, int]:
             )
             if isinstance(when, tuple):
                 data = OfferInput(kind="regular", weekdays=frozenset(when),
-                                  first_date=today + timedelta(days=1),
-                                  last_date=today + timedelta(days=120), **common)
+                                  first_date=start + timedelta(days=1),
+                                  last_date=start + timedelta(days=120), **common)
             else:
-                data = OfferInput(kind="one_off", departure_date=today + timedelta(days=when), **common)
+                data = OfferInput(kind="one_off", departure_date=start + timedelta(days=when), **common)
             offer_ops.create_offer(user.driver, data, actor_id=user.id)
             counts["offers"] += 1
     for first, last, phone, mobile, home, needs in PASSENGERS:
@@ -118,7 +118,7 @@ def load_demo() -> dict[str, int]:
         db.session.add(passenger)
         db.session.flush()
         counts["passengers"] += 1
-        day = today + timedelta(days=2 + counts["passengers"])
+        day = start + timedelta(days=2 + counts["passengers"])
         request = TripRequest(passenger_id=passenger.id, mode=RequestMode.ARRIVE_BY,
                               target_at=local_to_utc(day, time(9, 0)), flexibility_min=30,
                               reason=RequestReason.MEDICAL if not mobile else RequestReason.JOB)

@@ -102,7 +102,7 @@ def default_period(today: date | None = None) -> tuple[date, date]:
     year, month = today.year, today.month - 11
     if month < 1:
         year, month = year - 1, month + 12
-    next_month = date(today.year + (today.month == 12), today.month % 12 + 1, 1)
+    next_month = date(year=today.year + (today.month == 12), month=today.month % 12 + 1, day=1)
     return date(year, month, 1), next_month - timedelta(days=1)
 
 
