@@ -70,6 +70,20 @@ def clock_env() -> dict[str, str]:
     return {clock.ENV_START: clock.now_utc().isoformat(), "APP_ENV": "testing"}
 
 
+# Debian's faketime (scripts/test_at_night.sh) works by LD_PRELOAD; a child process gets its
+# time from LOTOCAR_CLOCK_START instead (libfaketime can keep a child alive after it ends).
+_FAKETIME_VARS = ("LD_PRELOAD", "FAKETIME", "FAKETIME_NO_CACHE", "DYLD_INSERT_LIBRARIES",
+                  "DYLD_FORCE_FLAT_NAMESPACE", "FAKETIME_DONT_FAKE_MONOTONIC")
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    """The environment of a real process started by a test: ours, on the pinned clock."""
+    env = {k: v for k, v in os.environ.items() if k not in _FAKETIME_VARS}
+    env.update(clock_env())
+    env.update(extra)
+    return env
+
+
 def pytest_addoption(parser):
     parser.addoption("--db", default=os.environ.get("TEST_DB", "sqlite"),
                      choices=["sqlite", "postgres"], help="database back end for the tests")

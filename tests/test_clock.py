@@ -22,7 +22,7 @@ from lotocar.core.clock import PARIS
 from lotocar.extensions import db
 from lotocar.notifications import outbox, worker
 from lotocar.notifications.models import SmsLink, SmsMessage, SmsStatus
-from tests.conftest import DEFAULT_NOW, clock_env, csrf_token, last_code
+from tests.conftest import DEFAULT_NOW, csrf_token, last_code, process_env
 from tests.sms_factories import make_world, rows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,14 +198,9 @@ def test_answer_link_expires_after_48_hours(app, client, travel):
 # --- a real worker process on the pinned clock ---------------------------------------------
 
 def _worker_env(app, when: datetime) -> dict[str, str]:
-    import os
-
-    env = {**os.environ, "FLASK_APP": "app", "SECRET_KEY": "test-secret",
-           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SMS_GATEWAY": "dev",
-           "LOG_LEVEL": "ERROR", "LOTOCAR_LOG_LEVEL": "ERROR"}
-    env.update(clock_env())
-    env[clock.ENV_START] = when.isoformat()
-    return env
+    return process_env(**{"FLASK_APP": "app", "SECRET_KEY": "test-secret",
+                          "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SMS_GATEWAY": "dev",
+                          "LOG_LEVEL": "ERROR", "LOTOCAR_LOG_LEVEL": "ERROR", clock.ENV_START: when.isoformat()})
 
 
 def test_worker_process_honours_the_pinned_night(app, travel):
@@ -227,10 +222,9 @@ def test_worker_process_honours_the_pinned_night(app, travel):
 
 
 def test_start_instant_refused_outside_testing(app):
-    import os
-
-    env = {**os.environ, "FLASK_APP": "app", "APP_ENV": "production", "SECRET_KEY": "x" * 40,
-           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], clock.ENV_START: "2026-12-02T22:30:00+01:00"}
+    env = process_env(**{"FLASK_APP": "app", "APP_ENV": "production", "SECRET_KEY": "x" * 40,
+                         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+                         clock.ENV_START: "2026-12-02T22:30:00+01:00"})
     done = subprocess.run([sys.executable, "-m", "flask", "sms", "worker", "--until-idle", "--max-seconds", "1"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
     assert done.returncode != 0 and clock.ENV_START in (done.stdout + done.stderr)

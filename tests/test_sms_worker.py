@@ -3,7 +3,6 @@ SIGKILL in the middle of batches loses nothing and sends nothing twice; SIGTERM 
 gracefully; on PostgreSQL two workers share the outbox (FOR UPDATE SKIP LOCKED)."""
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -17,7 +16,7 @@ import pytest
 from lotocar.extensions import db
 from lotocar.notifications import outbox
 from lotocar.notifications.models import SmsMessage, SmsStatus
-from tests.conftest import clock_env
+from tests.conftest import process_env
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,15 +31,14 @@ def fake():
 
 
 def worker_env(app, fake: FakeTwilio) -> dict[str, str]:
-    return {
-        **os.environ, "FLASK_APP": "app", "APP_ENV": "testing", "SECRET_KEY": "test-secret",
+    return process_env(**{
+        "FLASK_APP": "app", "APP_ENV": "testing", "SECRET_KEY": "test-secret",
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SMS_GATEWAY": "twilio",
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_API_BASE_URL": fake.url,
         "TWILIO_TIMEOUT_S": "2", "SMS_SENDING_LEASE_S": "3", "SMS_RETRY_BASE_S": "1",
         "SMS_WORKER_INTERVAL_S": "0.2", "SMS_WORKER_BATCH": "8",
         "PUBLIC_BASE_URL": "", "LOG_LEVEL": "ERROR", "LOTOCAR_LOG_LEVEL": "ERROR",
-        **clock_env(),  # the worker runs on the test's pinned clock, quiet hours included
-    }
+    })  # the worker runs on the test's pinned clock, quiet hours included
 
 
 def start_worker(env, *args: str) -> subprocess.Popen:
