@@ -20,6 +20,9 @@ from flask.testing import FlaskClient
 from lotocar.core import clock
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# shared fixtures of feature test modules (never imported from a test module)
+pytest_plugins = ["tests.api_support"]
 PG_SERVER_DEFAULT = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 
 

@@ -4,20 +4,20 @@ Every response goes through `Api`, which checks it against /api/openapi.json.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 
 from lotocar.bookings.models import Booking, OfferDay
 from lotocar.communes.models import Commune
-from lotocar.core.timeutil import PARIS, local_to_utc
+from lotocar.core.timeutil import local_to_utc
 from lotocar.extensions import db
 from lotocar.offers import operations as offer_ops
 from lotocar.offers.models import Offer
 from lotocar.offers.rules import OfferInput
 from lotocar.passengers.models import Passenger
 from lotocar.requests.models import RequestMode, RequestReason, RequestStatus, TripRequest
-from tests.test_api_openapi import api, staff  # noqa: F401  (fixtures)
+
 
 from tests.factories import MONDAY, SATURDAY, TODAY, next_weekday  # noqa: F401  (shared dates)
 LUZECH, CAHORS, DOUELLE, FIGEAC = "46182", "46042", "46088", "46102"
@@ -236,7 +236,7 @@ def test_no_show(api, booked):
 
 
 def test_admin_token_works_too(client, staff, booked):
-    from tests.test_api_openapi import Api
+    from tests.api_support import Api
 
     admin = Api(client, staff["admin_token"])
     b, _, _ = booked

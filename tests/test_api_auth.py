@@ -18,7 +18,7 @@ from lotocar.auth.operations import create_staff
 from lotocar.core.timeutil import utcnow
 from lotocar.extensions import db
 from tests.conftest import login_as
-from tests.test_api_openapi import Api, staff  # noqa: F401  (fixture)
+from tests.api_support import Api
 
 ENDPOINTS = sorted(
     (method.upper(), path.replace("{request_id}", "999999").replace("{booking_id}", "999999"))

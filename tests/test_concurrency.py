@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
-from datetime import datetime, time, timedelta
+from datetime import time, timedelta
 
 import pytest
 import requests
@@ -23,14 +23,14 @@ from werkzeug.serving import make_server
 from lotocar.core.clock import today_local
 from lotocar.bookings.models import SEAT_HOLDING, Booking, BookingStatus, OfferDay
 from lotocar.communes.models import Commune
-from lotocar.core.timeutil import PARIS, local_to_utc
+from lotocar.core.timeutil import local_to_utc
 from lotocar.extensions import db
 from lotocar.offers import operations as offer_ops
 from lotocar.offers.models import Offer
 from lotocar.offers.rules import OfferInput
 from lotocar.passengers.models import Passenger
 from lotocar.requests.models import RequestMode, RequestReason, TripRequest
-from tests.test_api_openapi import staff  # noqa: F401  (fixture)
+
 from lotocar.api.openapi import document
 
 ROUNDS = int(os.environ.get("CONCURRENCY_ROUNDS", "12"))

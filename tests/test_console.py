@@ -1,7 +1,6 @@
 """The operator's console: from a phone call to a confirmed ride, in the test client."""
 from __future__ import annotations
 
-import re
 from datetime import time, timedelta
 
 import pytest

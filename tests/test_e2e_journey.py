@@ -14,7 +14,6 @@ import re
 import time
 from datetime import timedelta
 
-import pytest
 
 from lotocar.bookings.models import Booking, BookingStatus
 from lotocar.extensions import db

@@ -652,7 +652,7 @@ API_BODIES = [
 
 @pytest.mark.parametrize("name,body,status", API_BODIES, ids=[b[0] for b in API_BODIES])
 def test_hostile_json_bodies(app, world, api_token, name, body, status):
-    from tests.test_api_openapi import assert_conforms
+    from tests.api_support import assert_conforms
 
     client = app.test_client()
     before = snapshot()

@@ -24,7 +24,7 @@ from lotocar.core import clock
 from lotocar.audit import operations as audit
 from lotocar.bookings.models import LIVE, Booking, BookingStatus, OfferDay
 from lotocar.bookings.signals import booking_changed
-from lotocar.core.timeutil import PARIS, utcnow
+from lotocar.core.timeutil import utcnow
 from lotocar.extensions import db
 from lotocar.offers.models import Offer, OfferStatus
 from lotocar.requests.models import RequestStatus, TripRequest

@@ -8,12 +8,10 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from lotocar.core import clock
 from lotocar.bookings import operations as bookings
 from lotocar.bookings.models import LIVE, Booking
-from lotocar.core.timeutil import PARIS
 from lotocar.extensions import db
 from lotocar.offers.models import Offer, OfferStatus
 from lotocar.requests.models import RequestStatus, TripRequest

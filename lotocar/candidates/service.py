@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
 from datetime import date, datetime, timedelta
 
 from flask import Flask, current_app
@@ -23,7 +22,7 @@ from matching import Candidate as MatchCandidate
 from lotocar.core import clock
 from lotocar.bookings.models import SEAT_HOLDING, Booking, BookingStatus
 from lotocar.candidates.models import read as read_counter
-from lotocar.core.timeutil import PARIS, to_local
+from lotocar.core.timeutil import to_local
 from lotocar.extensions import db
 from lotocar.offers.models import Offer, OfferStatus
 from lotocar.offers.operations import to_match_offer

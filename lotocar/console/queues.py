@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 
 from sqlalchemy import and_, or_
 from sqlalchemy.orm import aliased, joinedload
@@ -10,7 +10,7 @@ from sqlalchemy.orm import aliased, joinedload
 from lotocar.core import clock
 from lotocar.bookings.models import Booking, BookingStatus
 from lotocar.communes.models import Commune
-from lotocar.core.timeutil import PARIS, local_to_utc
+from lotocar.core.timeutil import local_to_utc
 from lotocar.extensions import db
 from lotocar.requests.models import RequestStatus, TripRequest
 

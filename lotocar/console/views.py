@@ -2,7 +2,7 @@
 bookings operations. Keyboard-first: every page puts the focus on the next thing to type."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -18,7 +18,7 @@ from lotocar.console import queues
 from lotocar.console.forms import (ActionForm, CallRequestForm, NotesForm, PassengerForm, RequestForm,
                                    SearchForm, UnmetForm)
 from lotocar.core.guards import MAX_ROW_ID
-from lotocar.core.timeutil import PARIS, utcnow
+from lotocar.core.timeutil import utcnow
 from lotocar.extensions import db
 from lotocar.offers.operations import place_input
 from lotocar.passengers import operations as passengers

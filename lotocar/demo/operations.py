@@ -7,7 +7,7 @@ a few passengers and their requests, and a demo operator account.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, time, timedelta
+from datetime import time, timedelta
 
 from lotocar.auth import operations as auth_ops
 from lotocar.auth.models import Role, User

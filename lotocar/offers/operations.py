@@ -13,7 +13,7 @@ from lotocar.core import clock
 from lotocar.audit import operations as audit
 from lotocar.candidates import models as counters
 from lotocar.communes.models import Commune
-from lotocar.core.timeutil import PARIS, local_to_utc, to_local, utcnow
+from lotocar.core.timeutil import local_to_utc, to_local, utcnow
 from lotocar.drivers.models import Driver
 from lotocar.extensions import db
 from lotocar.offers.models import Offer, OfferKind, OfferStatus
