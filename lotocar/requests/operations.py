@@ -128,23 +128,7 @@ def create_request(data: RequestInput, operator_id: int | None,
         back = _make(data, data.return_mode, data.return_at, data.destination, data.origin, operator_id)
         back.return_of_id = outbound.id
         audit.record(operator_id, "request", back.id, "created", {"return_of": outbound.id})
-    db.session.commit()
     return outbound, back
-
-
-def cancel_request(request: TripRequest, operator_id: int | None, reason: str | None) -> None:
-    from lotocar.bookings import operations as bookings
-
-    live = bookings.live_booking(request.id)
-    if live is not None:
-        bookings.transition(live.id, "cancel_by_passenger", operator_id, reason)
-        return
-    if request.status not in (RequestStatus.OPEN, RequestStatus.UNMET):
-        raise bookings.BookingError("Cette demande ne peut plus être annulée.", "invalid_state")
-    request.status = RequestStatus.CANCELLED
-    bookings.flag_request(request, None)
-    audit.record(operator_id, "request", request.id, "cancelled", reason=reason)
-    db.session.commit()
 
 
 def local_target(request: TripRequest) -> datetime:
