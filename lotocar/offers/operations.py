@@ -88,8 +88,14 @@ def _saved(offer: Offer, action: str) -> None:
 
 
 def lock_offer(offer_id: int) -> Offer | None:
-    """The trip, locked for this transaction (`FOR UPDATE` on PostgreSQL) and re-read, so
-    every change to it and to its bookings is decided on its current state."""
+    """The trip, locked for this transaction and re-read, so every change to it and to its
+    bookings is decided on its current state: `SELECT … FOR UPDATE` on PostgreSQL; on SQLite
+    a no-op write to the row, which takes the database's single writer lock now rather than
+    at the action's first real write (its reads would otherwise be older than its writes)."""
+    if db.engine.dialect.name == "sqlite":
+        db.session.execute(db.update(Offer).where(Offer.id == offer_id)
+                           .values(id=Offer.id, updated_at=Offer.updated_at)
+                           .execution_options(synchronize_session=False))
     return db.session.scalar(tx.lock(db.select(Offer).where(Offer.id == offer_id))
                              .execution_options(populate_existing=True))
 
