@@ -93,6 +93,7 @@ def seeded(app, make_driver):
     from lotocar.auth.models import Role
     from lotocar.auth.operations import create_staff
     from lotocar.bookings import operations as bookings
+    from lotocar.extensions import db
 
     create_staff("fuzz-op@lotocar.fr", "Sophie", "Martin", Role.OPERATOR)
     db.session.commit()

@@ -21,6 +21,19 @@ __all__ = ["HTTP_ERRORS", "error_response"]
 
 log = logging.getLogger("lotocar.api")
 
+# BookingError.code → HTTP status (a missing body reference is a 422 on its field)
+BOOKING_STATUS = {
+    "not_found": 404,
+    "invalid": 422,
+    "invalid_state": 409,
+    "illegal_transition": 409,
+    "conflict": 409,
+    "no_seat": 409,
+    "not_a_candidate": 409,
+    "too_early": 409,
+}
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: str | None = None, message: str | None = None,
                  fields: dict[str, str] | None = None, **extra: Any) -> None:

@@ -40,7 +40,7 @@ from lotocar.extensions import db
 from lotocar.offers.models import Offer, OfferStatus
 from lotocar.offers.operations import lock_offer, occurrences
 from lotocar.requests import status as request_status
-from lotocar.requests.models import RequestStatus, TripRequest
+from lotocar.requests.models import TripRequest
 from lotocar.requests.status import FLAGS_FR, RequestStateError
 
 S = BookingStatus

@@ -20,7 +20,6 @@ import logging
 from flask import Flask
 
 from lotocar.bookings import operations as bookings
-from lotocar.bookings.models import Booking
 from lotocar.candidates.service import refresh_after_commit, service
 from lotocar.core import clock
 from lotocar.extensions import db

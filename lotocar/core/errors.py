@@ -22,18 +22,6 @@ HTTP_ERRORS: dict[int, tuple[str, str]] = {
     503: ("busy", "Le service est momentanément occupé : réessayez dans un instant."),
 }
 
-# BookingError.code → HTTP status (a missing body reference is a 422 on its field)
-BOOKING_STATUS = {
-    "not_found": 404,
-    "invalid": 422,
-    "invalid_state": 409,
-    "illegal_transition": 409,
-    "conflict": 409,
-    "no_seat": 409,
-    "not_a_candidate": 409,
-}
-
-
 def error_response(status: int, code: str | None = None, message: str | None = None,
                    fields: dict[str, str] | None = None, headers: dict[str, str] | None = None,
                    **extra: Any):

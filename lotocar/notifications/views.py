@@ -10,7 +10,7 @@ import logging
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from lotocar.core import tx
-from lotocar.extensions import csrf, db
+from lotocar.extensions import csrf
 from lotocar.notifications import inbound, operations, outbox
 
 log = logging.getLogger("lotocar.sms")
