@@ -68,9 +68,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     notifications.init_app(app)  # SMS gateway + booking/trip subscriptions (no scheduler here)
 
-    from lotocar.candidates import service as matching_service
+    from lotocar.candidates import reactions, service as matching_service
 
     matching_service.init_app(app)
+    reactions.init_app(app)  # trip changes reconciled inside their transaction
 
     from lotocar.web import register_web
 

@@ -3,7 +3,7 @@ from lotocar.api.models import ApiToken
 from lotocar.audit.models import AuditEntry
 from lotocar.auth.models import PhoneCode, Role, User
 from lotocar.bookings.models import Booking, BookingStatus, OfferDay
-from lotocar.candidates.models import ChangeCounter
+from lotocar.core.counters import ChangeCounter
 from lotocar.communes.models import Commune
 from lotocar.drivers.models import Driver
 from lotocar.offers.models import Offer, OfferKind, OfferStatus

@@ -98,11 +98,9 @@ def staff(app):
     admin = User(role=Role.ADMIN, email="admin@lotocar.fr", first_name="Alain", last_name="Vidal")
     db.session.add_all([operator, admin])
     db.session.commit()
-    return {
-        "operator": operator, "admin": admin,
-        "operator_token": issue_token("op@lotocar.fr")[0],
-        "admin_token": issue_token("admin@lotocar.fr")[0],
-    }
+    tokens = {"operator_token": issue_token("op@lotocar.fr")[0], "admin_token": issue_token("admin@lotocar.fr")[0]}
+    db.session.commit()
+    return {"operator": operator, "admin": admin, **tokens}
 
 
 @pytest.fixture

@@ -150,6 +150,7 @@ def _migrated_app(database_url, tmp_path_factory):
 
     from lotocar import create_app
     from lotocar.communes import operations as communes
+    from lotocar.extensions import db
 
     instance = tmp_path_factory.mktemp("instance")
     app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url})
@@ -158,6 +159,7 @@ def _migrated_app(database_url, tmp_path_factory):
         upgrade()
         for _ in communes.upsert_communes(communes.read_csv(app.config["COMMUNES_CSV"])):
             pass
+        db.session.commit()
     return app
 
 

@@ -40,7 +40,9 @@ def luzech_cahors(driver, seats=3, detour=10) -> Offer:
                       seats=seats, max_detour_min=detour, departure_time=time(7, 45),
                       weekdays=frozenset({1, 2, 3, 4, 5}), first_date=TODAY + timedelta(days=1),
                       last_date=TODAY + timedelta(days=90))
-    return ops.create_offer(driver.driver, data, driver.id)
+    saved = ops.create_offer(driver.driver, data, driver.id)
+    db.session.commit()
+    return saved
 
 
 def passenger(phone="+33698765432") -> Passenger:

@@ -77,12 +77,15 @@ def make_world(pickup_local: datetime | None = None, *, origin: str = DOUELLE, o
         request_id=request.id, offer_id=offer.id, day=departure_local.date(),
         pickup_at=pickup_local.astimezone(timezone.utc),
         dropoff_at=(pickup_local + timedelta(minutes=25)).astimezone(timezone.utc), detour_min=3), actor_id=None)
+    db.session.commit()
     return World(booking.id, offer.id, request.id, user.id, driver_phone, passenger_phone)
 
 
 def confirm(world: World, accept_actor: int | None = None) -> None:
     bookings.transition(world.booking_id, "accept", actor_id=accept_actor)
+    db.session.commit()
     bookings.transition(world.booking_id, "confirm", actor_id=None)
+    db.session.commit()
 
 
 def rows(booking_id: int | None = None, **filters) -> list[SmsMessage]:

@@ -113,7 +113,9 @@ def _trip(driver: User, origin: str) -> Offer:
                       seats=3, max_detour_min=10, departure_time=time(7, 45),
                       weekdays=frozenset({1, 2, 3, 4, 5}), first_date=MONDAY - timedelta(days=1),
                       last_date=MONDAY + timedelta(days=60))
-    return offer_ops.create_offer(driver.driver, data, driver.id)
+    saved = offer_ops.create_offer(driver.driver, data, driver.id)
+    db.session.commit()
+    return saved
 
 
 def build_world() -> World:
@@ -133,6 +135,7 @@ def build_world() -> World:
     db.session.commit()
     booked = _request(pax, MONDAY)
     booking = candidates.propose_candidate(booked, offer_a.id, MONDAY, None)
+    db.session.commit()
     sms = db.session.scalar(db.select(SmsMessage).where(SmsMessage.booking_id == booking.id,
                                                         SmsMessage.kind == "proposal"))
     token = re.search(r"/r/([A-Za-z0-9]{20})\b", sms.body).group(1)
@@ -506,8 +509,10 @@ def planted_tokens(app):
         raw = f"ltc_planted-driver-{w.k}"
         db.session.add(ApiToken(user_id=w.driver_a_user, token_hash=hashlib.sha256(raw.encode()).hexdigest()))
         db.session.commit()
-        return {"operator": issue_token(f"op{w.k}@lotocar.fr")[0], "admin": issue_token(f"admin{w.k}@lotocar.fr")[0],
+        saved = {"operator": issue_token(f"op{w.k}@lotocar.fr")[0], "admin": issue_token(f"admin{w.k}@lotocar.fr")[0],
                 "driver_a": raw}
+        db.session.commit()
+        return saved
 
     return make
 

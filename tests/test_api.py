@@ -10,7 +10,7 @@ import pytest
 
 from lotocar.bookings.models import Booking, OfferDay
 from lotocar.communes.models import Commune
-from lotocar.core.timeutil import local_to_utc
+from lotocar.core.timeutil import PARIS, local_to_utc
 from lotocar.extensions import db
 from lotocar.offers import operations as offer_ops
 from lotocar.offers.models import Offer
@@ -42,7 +42,9 @@ def make_offer(driver_user, seats=3, detour=10, origin=LUZECH, destination=CAHOR
                       seats=seats, max_detour_min=detour, departure_time=time(7, 45),
                       weekdays=frozenset({1, 2, 3, 4, 5}), first_date=TODAY + timedelta(days=1),
                       last_date=TODAY + timedelta(days=90))
-    return offer_ops.create_offer(driver_user.driver, data, driver_user.id)
+    saved = offer_ops.create_offer(driver_user.driver, data, driver_user.id)
+    db.session.commit()
+    return saved
 
 
 _phones = iter(range(10_000))
@@ -97,7 +99,7 @@ def test_communes_search(api):
     assert api.get("/api/v1/communes?q=zzzzzzzz").get_json() == {"communes": []}
 
 
-def test_the_whole_journey_through_the_api(api, staff):
+def test_the_whole_journey_through_the_api(api, staff, travel):
     """Register a driver and a passenger, post a trip and a request, book the best candidate,
     and take the booking to the end of its life — all through the API."""
     driver = api.post("/api/v1/drivers", {
@@ -158,9 +160,15 @@ def test_the_whole_journey_through_the_api(api, staff):
     assert (b["driver_id"], b["passenger_id"], b["date"]) == (d["id"], p["id"], MONDAY.isoformat())
     assert api.get(f"/api/v1/bookings/{b['id']}").get_json() == b
 
-    for action, status in [("accept", "accepted_by_driver"), ("confirm", "confirmed"), ("done", "done")]:
+    for action, status in [("accept", "accepted_by_driver"), ("confirm", "confirmed")]:
         changed = api.post(f"/api/v1/bookings/{b['id']}/{action}")
         assert changed.status_code == 200 and changed.get_json()["status"] == status
+    # "done" only from the day of the ride (lotocar.bookings): a clear 409 before it
+    early = api.post(f"/api/v1/bookings/{b['id']}/done")
+    assert early.status_code == 409 and early.get_json()["error"]["code"] == "too_early"
+    travel(datetime(MONDAY.year, MONDAY.month, MONDAY.day, 9, 30, tzinfo=PARIS))
+    changed = api.post(f"/api/v1/bookings/{b['id']}/done")
+    assert changed.status_code == 200 and changed.get_json()["status"] == "done"
     assert db.session.get(TripRequest, r["id"]).status == RequestStatus.DONE
     assert db.session.get(Booking, b["id"]).created_by_id == staff["operator"].id
 
@@ -228,10 +236,11 @@ def test_decline_and_cancel_free_the_seat(api, booked, action, body, status):
     assert db.session.get(TripRequest, trip.id).status == expected
 
 
-def test_no_show(api, booked):
+def test_no_show(api, booked, travel):
     b, _, _ = booked
     api.post(f"/api/v1/bookings/{b['id']}/accept")
     api.post(f"/api/v1/bookings/{b['id']}/confirm")
+    travel(datetime(MONDAY.year, MONDAY.month, MONDAY.day, 8, 15, tzinfo=PARIS))  # on the day
     assert api.post(f"/api/v1/bookings/{b['id']}/no_show").get_json()["status"] == "no_show"
 
 

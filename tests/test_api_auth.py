@@ -133,6 +133,7 @@ def test_csrf_does_not_apply_to_bearer_calls_and_cookies_do_not_bypass_it(app, c
 
 def test_cli_token_prints_a_token_and_stores_only_its_hash(app, runner, client):
     create_staff("sophie@lotocar.fr", "Sophie", "Martin", Role.OPERATOR, "op-password-46")
+    db.session.commit()
     result = runner.invoke(args=["operators", "token", "Sophie@lotocar.fr"])
     assert result.exit_code == 0, result.output
     raw = result.stdout.strip().splitlines()[-1]
@@ -148,6 +149,7 @@ def test_cli_token_prints_a_token_and_stores_only_its_hash(app, runner, client):
 
 def test_cli_token_for_an_admin(app, runner):
     create_staff("chef@lotocar.fr", "Alain", "Vidal", Role.ADMIN, "admin-password-46")
+    db.session.commit()
     assert runner.invoke(args=["operators", "token", "chef@lotocar.fr"]).exit_code == 0
 
 

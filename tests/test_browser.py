@@ -152,6 +152,7 @@ def test_operator_console_candidates_and_map(live_server, browser, make_driver):
     from tests.factories import luzech_cahors, passenger, trip_request
 
     create_staff("op@lotocar.fr", "Sophie", "Martin", Role.OPERATOR, password="motdepasse-solide")
+    db.session.commit()
     luzech_cahors(make_driver("Nathalie", "Rességuier"))
     luzech_cahors(make_driver("Jean", "Delmas", home="46182", phone="+33612349999"), detour=20)
     req = trip_request(passenger())

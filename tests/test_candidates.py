@@ -17,6 +17,7 @@ from tests.factories import MONDAY, SATURDAY, TODAY, commune, luzech_cahors, nex
 @pytest.fixture
 def operator_client(app, client):
     op, _ = create_staff("op@lotocar.fr", "Sophie", "Martin", Role.OPERATOR)
+    db.session.commit()
     login_as(client, op)
     return client
 
@@ -87,10 +88,13 @@ def test_pause_and_cancel_update_the_index(app, operator_client, make_driver):
     url = f"/requests/{req.id}/candidates"
     assert operator_client.get(url).get_json()["count"] == 1
     ops.change_status(offer, "pause", driver.id)
+    db.session.commit()
     assert operator_client.get(url).get_json()["count"] == 0
     ops.change_status(offer, "resume", driver.id)
+    db.session.commit()
     assert operator_client.get(url).get_json()["count"] == 1
     ops.change_status(offer, "cancel", driver.id)
+    db.session.commit()
     assert operator_client.get(url).get_json()["count"] == 0
 
 
@@ -130,6 +134,7 @@ def test_candidates_access(app, client, make_driver):
     login_as(client, make_driver("Bob", "B"))
     assert client.get(url).status_code == 403
     admin, _ = create_staff("admin@lotocar.fr", "A", "D", Role.ADMIN)
+    db.session.commit()
     login_as(client, admin)
     assert client.get(url).status_code == 200
     assert client.get("/requests/999999/candidates").status_code == 404

@@ -102,7 +102,9 @@ def one_off(driver, day, seats=1) -> Offer:
     data = OfferInput(kind="one_off", origin=offer_ops.place_input(commune(LUZECH), None, None, None),
                       destination=offer_ops.place_input(commune(CAHORS), None, None, None),
                       seats=seats, max_detour_min=10, departure_date=day, departure_time=time(7, 45))
-    return offer_ops.create_offer(driver.driver, data, driver.id)
+    saved = offer_ops.create_offer(driver.driver, data, driver.id)
+    db.session.commit()
+    return saved
 
 
 _phones = iter(range(100_000))

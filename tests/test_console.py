@@ -1,7 +1,7 @@
 """The operator's console: from a phone call to a confirmed ride, in the test client."""
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 
@@ -10,6 +10,7 @@ from lotocar.auth.models import Role
 from lotocar.auth.operations import create_staff
 from lotocar.bookings import operations as bookings
 from lotocar.bookings.models import Booking, BookingStatus, OfferDay
+from lotocar.core.timeutil import PARIS
 from lotocar.extensions import db
 from lotocar.offers import operations as offer_ops
 from lotocar.passengers.models import Passenger
@@ -21,6 +22,7 @@ from tests.factories import MONDAY, luzech_cahors, passenger, trip_request
 @pytest.fixture
 def operator(app):
     user, _ = create_staff("op@lotocar.fr", "Sophie", "Martin", Role.OPERATOR)
+    db.session.commit()
     return user
 
 
@@ -99,6 +101,7 @@ def test_declined_goes_back_to_candidates_marked(op_client, make_driver):
     offer = luzech_cahors(driver)
     req = trip_request(passenger())
     booking = bookings.propose(bookings.Proposal(req.id, offer.id, MONDAY), None)
+    db.session.commit()
     r = op_client.post(f"/console/reservations/{booking.id}/decline", data={"csrf_token": token(op_client)})
     assert r.headers["Location"].endswith(f"/console/demandes/{req.id}")
     page = op_client.get(f"/console/demandes/{req.id}").get_data(as_text=True)
@@ -121,6 +124,7 @@ def test_unmet_with_reason(op_client):
 def test_new_driver_flags_waiting_requests(op_client, make_driver):
     req = trip_request(passenger())
     bookings.mark_unmet(req, "Aucun conducteur", None)
+    db.session.commit()
     other = trip_request(passenger("+33698765433"), origin="46042", destination="46182")  # wrong way
     luzech_cahors(make_driver())
     assert db.session.get(TripRequest, req.id).flag == "new_candidate"
@@ -134,8 +138,11 @@ def test_driver_cancels_trip_bookings_back_in_queue(op_client, make_driver):
     offer = luzech_cahors(driver)
     req = trip_request(passenger())
     booking = bookings.propose(bookings.Proposal(req.id, offer.id, MONDAY), None)
+    db.session.commit()
     bookings.transition(booking.id, "accept", driver.id)
+    db.session.commit()
     offer_ops.change_status(offer, "cancel", driver.id)
+    db.session.commit()
     booking = db.session.get(Booking, booking.id)
     assert booking.status == BookingStatus.CANCELLED_BY_DRIVER
     req = db.session.get(TripRequest, req.id)
@@ -149,6 +156,7 @@ def test_driver_edit_that_no_longer_fits(op_client, make_driver):
     offer = luzech_cahors(driver)
     kept = trip_request(passenger())
     booking = bookings.propose(bookings.Proposal(kept.id, offer.id, MONDAY), None)
+    db.session.commit()
     # same trip an hour later: arriving by 08:30 is no longer possible
     data = offer_ops.OfferInput(
         kind="regular", origin=offer_ops.place_input(offer.origin, None, None, None),
@@ -156,6 +164,7 @@ def test_driver_edit_that_no_longer_fits(op_client, make_driver):
         max_detour_min=10, departure_time=time(8, 45), weekdays=frozenset({1, 2, 3, 4, 5}),
         first_date=offer.first_date, last_date=offer.last_date)
     offer_ops.update_offer(offer, data, driver.id)
+    db.session.commit()
     assert db.session.get(Booking, booking.id).status == BookingStatus.CANCELLED_BY_DRIVER
     assert db.session.get(TripRequest, kept.id).flag == "trip_changed"
 
@@ -164,13 +173,16 @@ def test_fewer_seats_keeps_oldest_bookings(op_client, make_driver):
     driver = make_driver()
     offer = luzech_cahors(driver, seats=2)
     first = bookings.propose(bookings.Proposal(trip_request(passenger()).id, offer.id, MONDAY), None)
+    db.session.commit()
     second = bookings.propose(bookings.Proposal(trip_request(passenger("+33698765433")).id, offer.id, MONDAY), None)
+    db.session.commit()
     data = offer_ops.OfferInput(
         kind="regular", origin=offer_ops.place_input(offer.origin, None, None, None),
         destination=offer_ops.place_input(offer.destination, None, None, None), seats=1,
         max_detour_min=10, departure_time=time(7, 45), weekdays=frozenset({1, 2, 3, 4, 5}),
         first_date=offer.first_date, last_date=offer.last_date)
     offer_ops.update_offer(offer, data, driver.id)
+    db.session.commit()
     assert db.session.get(Booking, first.id).status == BookingStatus.PROPOSED
     assert db.session.get(Booking, second.id).status == BookingStatus.CANCELLED_BY_DRIVER
     day = db.session.get(OfferDay, (offer.id, MONDAY))
@@ -185,12 +197,16 @@ ALL = list(bookings.TRANSITIONS)
     ["accept", "confirm", "no_show"], ["cancel_by_passenger"], ["accept", "cancel_by_driver"],
     ["accept", "confirm", "cancel_by_operator"],
 ])
-def test_only_legal_transitions(app, make_driver, path):
+def test_only_legal_transitions(app, make_driver, travel, path):
     offer = luzech_cahors(make_driver())
     req = trip_request(passenger())
     booking = bookings.propose(bookings.Proposal(req.id, offer.id, MONDAY), None)
+    db.session.commit()
     for action in path:
+        if action in bookings.ON_THE_DAY:  # done / no-show: from the day of the ride only
+            travel(datetime(MONDAY.year, MONDAY.month, MONDAY.day, 9, 0, tzinfo=PARIS))
         bookings.transition(booking.id, action, None)
+        db.session.commit()
     status = db.session.get(Booking, booking.id).status
     for action in ALL:
         allowed, _ = bookings.TRANSITIONS[action]
@@ -198,6 +214,7 @@ def test_only_legal_transitions(app, make_driver, path):
             continue
         with pytest.raises(bookings.BookingError) as exc:
             bookings.transition(booking.id, action, None)
+            db.session.commit()
         assert exc.value.code == "illegal_transition"
         assert db.session.get(Booking, booking.id).status == status
     entries = db.session.scalars(db.select(AuditEntry).where(AuditEntry.entity == "booking")).all()
@@ -208,12 +225,15 @@ def test_full_car_and_double_booking_refused(app, make_driver):
     offer = luzech_cahors(make_driver(), seats=1)
     req1, req2 = trip_request(passenger()), trip_request(passenger("+33698765433"))
     bookings.propose(bookings.Proposal(req1.id, offer.id, MONDAY), None)
+    db.session.commit()
     with pytest.raises(bookings.BookingError) as exc:
         bookings.propose(bookings.Proposal(req2.id, offer.id, MONDAY), None)
+        db.session.commit()
     assert exc.value.code == "no_seat"
     other = luzech_cahors(make_driver("B", "B"))
     with pytest.raises(bookings.BookingError) as exc:
         bookings.propose(bookings.Proposal(req1.id, other.id, MONDAY), None)
+        db.session.commit()
     assert exc.value.code in ("conflict", "invalid_state")
     assert db.session.get(OfferDay, (offer.id, MONDAY)).held == 1
 
@@ -270,6 +290,7 @@ def test_console_roles(app, client, make_driver):
     person = passenger()
     req = trip_request(person)
     booking = bookings.propose(bookings.Proposal(req.id, offer.id, MONDAY), None)
+    db.session.commit()
     urls = [u.format(p=person.id, r=req.id, b=booking.id) for u in CONSOLE_GET]
     for url in urls:
         assert client.get(url).status_code == 302, url  # anonymous → login
@@ -283,6 +304,7 @@ def test_console_roles(app, client, make_driver):
     assert db.session.get(Booking, booking.id).status == BookingStatus.PROPOSED
     for role in (Role.OPERATOR, Role.ADMIN):
         staff, _ = create_staff(f"{role.value}@lotocar.fr", "S", "T", role)
+        db.session.commit()
         login_as(client, staff)
         for url in urls:
             assert client.get(url).status_code == 200, url
@@ -322,6 +344,7 @@ def test_trip_time_change_that_still_fits_updates_pickup(op_client, make_driver)
     offer = luzech_cahors(driver)
     req = trip_request(passenger())
     booking = bookings.propose(bookings.Proposal(req.id, offer.id, MONDAY), None)
+    db.session.commit()
     from lotocar.candidates.operations import propose_candidate  # noqa: F401  (same rules)
     before = db.session.get(Booking, booking.id).pickup_at
     data = offer_ops.OfferInput(
@@ -330,6 +353,7 @@ def test_trip_time_change_that_still_fits_updates_pickup(op_client, make_driver)
         max_detour_min=10, departure_time=time(7, 55), weekdays=frozenset({1, 2, 3, 4, 5}),
         first_date=offer.first_date, last_date=offer.last_date)
     offer_ops.update_offer(offer, data, driver.id)
+    db.session.commit()
     after = db.session.get(Booking, booking.id)
     assert after.status == BookingStatus.PROPOSED
     if before is not None:

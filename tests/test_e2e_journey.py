@@ -116,6 +116,7 @@ def test_full_journey(app, live_server, browser, sms, tmp_path, monkeypatch):  #
     from lotocar.auth.operations import create_staff
 
     create_staff("sophie@lotocar.fr", "Sophie", "Martin", Role.OPERATOR, password="motdepasse-solide")
+    db.session.commit()
     op_ctx = browser.new_context(viewport=DESKTOP, locale="fr-FR", timezone_id="Europe/Paris")
     op = op_ctx.new_page()
     op.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -93,8 +93,10 @@ def seeded(app, make_driver):
     from lotocar.auth.models import Role
     from lotocar.auth.operations import create_staff
     from lotocar.bookings import operations as bookings
+    from lotocar.extensions import db
 
     create_staff("fuzz-op@lotocar.fr", "Sophie", "Martin", Role.OPERATOR)
+    db.session.commit()
     driver = make_driver("Nathalie", "Rességuier")
     offer = luzech_cahors(driver)
     person = passenger()
@@ -104,10 +106,15 @@ def seeded(app, make_driver):
         DRIVER_ID, OFFER_ID, PASSENGER_ID, FREE_REQUEST_ID)
     made = [bookings.propose(bookings.Proposal(r.id, offer.id, r_day), None)
             for r, r_day in zip(requests[:3], days[:3])]
+    db.session.commit()
     bookings.transition(made[1].id, "accept", driver.id)  # 2: accepted by the driver
+    db.session.commit()
     bookings.transition(made[2].id, "accept", driver.id)
+    db.session.commit()
     bookings.transition(made[2].id, "confirm", None)  # 3: confirmed
+    db.session.commit()
     token, _ = issue_token("fuzz-op@lotocar.fr")
+    db.session.commit()
     return token
 
 

@@ -104,6 +104,7 @@ def world(app, make_driver):
     open_request = trip_request(person)
     booked_request = trip_request(person, day=MONDAY + timedelta(days=7), at=time(8, 30))
     booking = bookings.propose(bookings.Proposal(booked_request.id, offer.id, MONDAY + timedelta(days=7)), None)
+    db.session.commit()
     proposal = db.session.scalar(db.select(SmsMessage).where(SmsMessage.booking_id == booking.id,
                                                              SmsMessage.kind == "proposal"))
     token = re.search(r"/r/([A-Za-z0-9]{20})", proposal.body).group(1)
@@ -112,6 +113,7 @@ def world(app, make_driver):
     db.session.add(waiting)
     db.session.commit()
     send_code(waiting.phone, "verify", waiting)
+    db.session.commit()
     return SimpleNamespace(
         operator=operator, admin=admin, driver=driver,
         driver_id=driver.driver.id, offer_id=offer.id, passenger_id=person.id,
@@ -551,6 +553,7 @@ def test_hostile_query_strings(app, world, who, path, params):
 
 def test_next_after_staff_login_stays_on_the_site(app, world):
     _user, password = create_staff("chef@lotocar.fr", "Claire", "Bessières", Role.OPERATOR)
+    db.session.commit()
     for nxt in ["//evil.example", "/\\evil.example", "/\t/evil.example", "https://evil.example",
                 "javascript:alert(1)", SCRIPT, "/console/\x00", "/" + "a" * 100_000]:
         client, token = client_for(app, world, "anon")
@@ -610,7 +613,9 @@ def test_hostile_path_segments(app, world, path):
 def api_token(world):
     from lotocar.api.operations import issue_token
 
-    return issue_token("op@lotocar.fr")[0]
+    saved = issue_token("op@lotocar.fr")[0]
+    db.session.commit()
+    return saved
 
 
 def _request_body(w, **overrides):

@@ -220,6 +220,7 @@ def test_anonymous_and_staff_cannot_reach_driver_pages(app, client, runner):
     from lotocar.auth.models import Role
     from lotocar.auth.operations import create_staff
     operator, _ = create_staff("op@lotocar.fr", "O", "P", Role.OPERATOR)
+    db.session.commit()
     login_as(client, operator)
     assert client.get("/mes-trajets/").status_code == 403
     assert client.get("/mes-trajets/nouveau").status_code == 403
@@ -263,6 +264,7 @@ def test_regular_trip_keeps_local_time_across_dst(app, driver):
     """Monday 07:45 stays 07:45 in Paris the week after the last Sunday of October."""
     data = make_input()
     offer = ops.create_offer(driver.driver, data, driver.id, now=NOW)
+    db.session.commit()
     runs = ops.occurrences(offer, date(2026, 10, 19), date(2026, 11, 2))
     assert [r.date() for r in runs] == [date(2026, 10, 19), date(2026, 10, 26), date(2026, 11, 2)]
     assert all((r.hour, r.minute) == (7, 45) for r in runs)
@@ -283,6 +285,7 @@ def test_upcoming_lists_next_departures(app, driver):
     data = make_input(first_date=today + timedelta(days=1), last_date=today + timedelta(days=21),
                       weekdays=frozenset({1, 2, 3, 4, 5, 6, 7}))
     ops.create_offer(driver.driver, data, driver.id)
+    db.session.commit()
     upcoming = ops.upcoming_for_driver(driver.driver)
     assert len(upcoming) == 1
     assert upcoming[0].remaining == 21
@@ -298,6 +301,7 @@ def test_driver_answers_and_sees_phone_only_after_accepting(app, client, make_dr
     offer = luzech_cahors(driver)
     pax = passenger("+33698765432")
     booking = bookings.propose(bookings.Proposal(trip_request(pax).id, offer.id, MONDAY), None)
+    db.session.commit()
     login_as(client, driver)
     page = client.get("/mes-trajets/").get_data(as_text=True)
     assert "Odette" in page and "J&#39;accepte" in page or "J'accepte" in page

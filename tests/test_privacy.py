@@ -34,8 +34,11 @@ def world(app, make_driver):
     req.notes = "Rendez-vous cardiologue"
     db.session.commit()
     booking = bookings.propose(bookings.Proposal(req.id, offer.id, MONDAY), None)
+    db.session.commit()
     bookings.transition(booking.id, "accept", driver.id)
+    db.session.commit()
     bookings.transition(booking.id, "confirm", None)
+    db.session.commit()
     return {"driver": driver, "offer": offer, "pax": pax, "req": req, "booking": booking}
 
 
@@ -76,11 +79,13 @@ def test_erase_passenger_keeps_rides_for_statistics(world, runner):
     assert db.session.scalar(db.select(AuditEntry).where(AuditEntry.action == "anonymised")).reason == "demande écrite"
     # idempotent
     privacy.anonymise_passenger(pax_id, None, "again")
+    db.session.commit()
 
 
 def test_erase_driver(world):
     driver_id, user_id = world["driver"].driver.id, world["driver"].id
     privacy.anonymise_driver(driver_id, None, "demande orale")
+    db.session.commit()
     user = db.session.get(User, user_id)
     assert user.phone is None and user.first_name == "Anonyme" and not user.active
     assert db.session.get(Offer, world["offer"].id).status == OfferStatus.CANCELLED
@@ -114,11 +119,13 @@ def test_retention_purge(world, runner, make_driver):
 def test_admin_actions_and_roles(world, client):
     pax_id = world["pax"].id
     operator, _ = create_staff("op@lotocar.fr", "O", "P", Role.OPERATOR)
+    db.session.commit()
     login_as(client, operator)
     assert client.get(f"/console/rgpd/passenger/{pax_id}/export").status_code == 403
     page = client.get(f"/console/passagers/{pax_id}").get_data(as_text=True)
     assert "Données personnelles (RGPD)" not in page
     admin, _ = create_staff("admin@lotocar.fr", "A", "D", Role.ADMIN)
+    db.session.commit()
     login_as(client, admin)
     r = client.get(f"/console/rgpd/passenger/{pax_id}/export")
     assert r.status_code == 200 and "attachment" in r.headers["Content-Disposition"]

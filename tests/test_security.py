@@ -72,6 +72,7 @@ def response_kinds(app, client) -> dict[str, object]:
     with app.app_context():  # only around this: requests must run in their own contexts
         op, _ = create_staff(f"op-{app.config['APP_ENV']}@lotocar.fr", "Sophie", "Martin", Role.OPERATOR,
                              password=PASSWORD)
+        db.session.commit()
         op = SimpleNamespace(id=op.id)
     out = {}
     out["html page"] = r = client.get("/connexion")
@@ -200,6 +201,7 @@ def test_session_and_remember_cookies(request, app, make_driver, env):
                                  "/%5Cevil.example", "/%0A/evil.example", "%2F%2Fevil.example", "javascript:alert(1)"])
 def test_login_never_redirects_to_another_site(app, client, nxt):
     create_staff("op@lotocar.fr", "Sophie", "Martin", Role.OPERATOR, password=PASSWORD)
+    db.session.commit()
     r = client.post(f"/connexion/equipe?next={nxt}", data={
         "email": "op@lotocar.fr", "password": PASSWORD, "csrf_token": csrf_token(client, "/connexion/equipe")})
     assert r.status_code == 302 and r.headers["Location"] == "/", r.headers["Location"]
@@ -207,6 +209,7 @@ def test_login_never_redirects_to_another_site(app, client, nxt):
 
 def test_login_goes_back_to_the_page_asked(app, client):
     create_staff("op@lotocar.fr", "Sophie", "Martin", Role.OPERATOR, password=PASSWORD)
+    db.session.commit()
     r = client.post("/connexion/equipe?next=/statistiques/%3Fdu%3D2025-01-01", data={
         "email": "op@lotocar.fr", "password": PASSWORD, "csrf_token": csrf_token(client, "/connexion/equipe")})
     assert r.headers["Location"] == "/statistiques/?du=2025-01-01"
@@ -222,6 +225,7 @@ def test_staff_password_login_rate_limited(app, client):
     """LOGIN_LIMIT wrong passwords from one address: the next try gets 429, even with the
     right password; another address is not affected; showing the form is never limited."""
     create_staff("op@lotocar.fr", "Sophie", "Martin", Role.OPERATOR, password=PASSWORD)
+    db.session.commit()
     token = csrf_token(client, "/connexion/equipe")
     limit = first_limit(app, "LOGIN_LIMIT")
     for i in range(limit):

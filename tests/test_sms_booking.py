@@ -59,6 +59,7 @@ def test_confirmation_queued_once_even_on_double_click(app, sms):
     confirm(w)
     with pytest.raises(bookings.BookingError):  # the operator's second click
         bookings.transition(w.booking_id, "confirm", actor_id=None)
+        db.session.commit()
     # the same event delivered twice (a retried request, a replayed signal) queues nothing more
     planner.plan_booking_change(w.booking, BookingStatus.ACCEPTED_BY_DRIVER, BookingStatus.CONFIRMED, None, utcnow())
     db.session.commit()
@@ -139,6 +140,7 @@ def test_cancellation_withdraws_pending_and_tells_those_informed(app, sms):
     worker.run_once(app)  # proposal + confirmations go out; reminders stay pending
     assert {r.kind for r in pending(w.booking_id)} == {"reminder_eve", "reminder_soon"}
     bookings.transition(w.booking_id, "cancel_by_driver", actor_id=w.driver_user_id, reason="panne")
+    db.session.commit()
     assert pending(w.booking_id) and all(r.kind == "cancelled" for r in pending(w.booking_id))
     withdrawn = [r for r in rows(w.booking_id) if r.kind.startswith("reminder")]
     assert len(withdrawn) == 4 and all(r.status == S.CANCELLED for r in withdrawn)
@@ -151,6 +153,7 @@ def test_cancellation_withdraws_pending_and_tells_those_informed(app, sms):
 def test_cancelling_before_anything_went_out_sends_nothing(app, sms):
     w = make_world()
     bookings.transition(w.booking_id, "cancel_by_operator", actor_id=None)
+    db.session.commit()
     [row] = rows(w.booking_id)
     assert row.kind == "proposal" and row.status == S.CANCELLED
     worker.run_once(app)
@@ -173,25 +176,30 @@ def test_trip_change_replaces_reminders_and_tells_the_passenger(app, sms):
     offer = db.session.get(Offer, w.offer_id)
     offer.departure_at = offer.departure_at + timedelta(minutes=15)
     offer.local_time = (datetime.combine(today_local(), offer.local_time) + timedelta(minutes=15)).time()
+    offer_saved.send(app, offer=offer, action="updated")  # inside the change's transaction
     db.session.commit()
-    offer_saved.send(app, offer=offer, stamp=0)
     after = by_key(w.booking_id)
-    changed = [r for k, r in after.items() if k.startswith("changed")]
-    assert len(changed) == 1 and changed[0].recipient == "passenger"
-    assert "10:20 à Douelle (mairie) (au lieu de 10:05)" in changed[0].body
+    changed = {r.recipient: r for k, r in after.items() if k.startswith("changed")}
+    # the factory's booking promised 10:05 for a 09:55 departure from the passenger's own
+    # village: the trip, moved to 10:10, now picks her up at 10:10 (the matcher's truth)
+    assert set(changed) == {"passenger", "driver"}  # both were told 10:05
+    assert "10:10 à Douelle (mairie) (au lieu de 10:05)" in changed["passenger"].body
+    assert "10:10 à Douelle (mairie) (au lieu de 10:05)" in changed["driver"].body
     for key in ("reminder_eve:passenger", "reminder_soon:driver"):
         assert after[key].id == before[key][0] and after[key].status == S.PENDING
-        assert "10:20" in after[key].body
-    assert after["reminder_soon:driver"].send_after == before["reminder_soon:driver"][1] + timedelta(minutes=15)
+        assert "10:10" in after[key].body
+    assert after["reminder_soon:driver"].send_after == before["reminder_soon:driver"][1] + timedelta(minutes=5)
     request = db.session.get(TripRequest, w.request_id)
-    assert request.flag == "trip_changed" and "10:20" in request.flag_detail
+    assert request.flag == "trip_changed" and "10:10" in request.flag_detail
     # saving the trip again without a time change does nothing more
-    offer_saved.send(app, offer=offer, stamp=0)
-    assert len([k for k in by_key(w.booking_id) if k.startswith("changed")]) == 1
+    offer_saved.send(app, offer=offer, action="updated")
+    db.session.commit()
+    assert len([k for k in by_key(w.booking_id) if k.startswith("changed")]) == 2
     # pausing the trip withdraws the reminders; the booking is cancelled (matching reactions)
     # and both people, who had been told, get the cancellation
     from lotocar.offers.operations import change_status
     change_status(db.session.get(Offer, w.offer_id), "pause", actor_id=None)
+    db.session.commit()
     assert all(r.status == S.CANCELLED for r in rows(w.booking_id) if r.kind.startswith("reminder"))
     assert w.booking.status == BookingStatus.CANCELLED_BY_DRIVER
     assert sorted(r.recipient for r in pending(w.booking_id) if r.kind == "cancelled") == ["driver", "passenger"]
@@ -219,8 +227,11 @@ def test_opted_out_number_is_not_sent_and_the_operator_is_told(app, sms):
 
 def test_codes_go_through_the_outbox_and_are_not_kept_readable(client, sms):
     from lotocar.auth.operations import send_code
+    from lotocar.notifications.worker import send_now
 
-    send_code("+33612345699", "login", None)
+    body = send_code("+33612345699", "login", None)  # the code is stored; the edge sends it
+    db.session.commit()
+    send_now("+33612345699", body, "code_login")
     code = re.search(r"\b(\d{6})\b", sms.last_to("+33612345699").body).group(1)
     [row] = rows(kind="code_login")
     assert row.status == S.SENT and row.urgent and code not in row.body and "******" in row.body
@@ -260,6 +271,7 @@ def test_driver_link_no_expired_tampered_and_closed(app, client):
     assert client.get("/r/x").status_code == 404
     # the operator confirmed on the phone meanwhile: the link says so, in French, no 500
     bookings.transition(w.booking_id, "decline", actor_id=None)
+    db.session.commit()
     r = client.post(f"/r/{token}", data={"answer": "non", "csrf_token": csrf_token(client, "/connexion")})
     assert r.status_code == 409 and "Refusée par le conducteur" in r.get_data(as_text=True)
     w2 = make_world()
@@ -292,9 +304,11 @@ def test_operator_double_click_on_confirm_in_the_console_queues_once(app, client
     from tests.conftest import login_as
 
     operator, _ = create_staff("op-sms@lotocar.fr", "Sophie", "Martin", Role.OPERATOR)
+    db.session.commit()
     login_as(client, operator)
     w = make_world()
     bookings.transition(w.booking_id, "accept", actor_id=None)
+    db.session.commit()
     page = f"/console/reservations/{w.booking_id}"
     token = csrf_token(client, page)
     for _ in range(2):  # the second click arrives after the first was saved

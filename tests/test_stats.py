@@ -36,12 +36,14 @@ def road_km(a: str, b: str) -> float:
 @pytest.fixture
 def operator(app):
     user, _ = create_staff("op@lotocar.fr", "Sophie", "Martin", Role.OPERATOR)
+    db.session.commit()
     return user
 
 
 @pytest.fixture
 def admin(app):
     user, _ = create_staff("admin@lotocar.fr", "Claire", "Admin", Role.ADMIN)
+    db.session.commit()
     return user
 
 

@@ -67,6 +67,7 @@ def year_of_activity(make_driver) -> None:
 
 def _staff_page(browser, live_server, viewport):  # noqa: F811
     create_staff("stats@lotocar.fr", "Sophie", "Martin", Role.OPERATOR, password=PASSWORD)
+    db.session.commit()
     context = browser.new_context(viewport=viewport, locale="fr-FR", timezone_id="Europe/Paris")
     page = context.new_page()
     problems: list[str] = []

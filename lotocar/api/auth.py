@@ -7,9 +7,11 @@ does not apply and the blueprint is exempt from it).
 from __future__ import annotations
 
 from flask import g, request
+from sqlalchemy.exc import OperationalError
 
 from lotocar.api import operations as tokens
 from lotocar.api.errors import ApiError
+from lotocar.extensions import db
 
 
 def bearer_token() -> str | None:
@@ -27,6 +29,10 @@ def authenticate_request() -> None:
         raise ApiError(401, "unauthorized",
                        "Authentification requise : en-tête « Authorization: Bearer <jeton> ».")
     user, is_staff = tokens.authenticate(raw)
+    try:  # the token's "last used" stamp: its own small transaction, best effort
+        db.session.commit()
+    except OperationalError:
+        db.session.rollback()
     if user is None:
         raise ApiError(401, "invalid_token", "Jeton d'API inconnu, révoqué ou compte désactivé.")
     if not is_staff:

@@ -9,30 +9,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from lotocar.bookings.operations import BookingError
+from lotocar.core.errors import HTTP_ERRORS, error_response
 from lotocar.extensions import db
 
-log = logging.getLogger("lotocar.api")
+__all__ = ["HTTP_ERRORS", "error_response"]
 
-# status → (code, French message) for errors raised by HTTP machinery
-HTTP_ERRORS: dict[int, tuple[str, str]] = {
-    400: ("bad_request", "La requête n'a pas pu être comprise."),
-    401: ("unauthorized", "Authentification requise : en-tête « Authorization: Bearer <jeton> »."),
-    403: ("forbidden", "Ce jeton ne donne pas accès à l'API (réservée aux opérateurs)."),
-    404: ("not_found", "Cette adresse n'existe pas dans l'API."),
-    405: ("method_not_allowed", "Cette méthode n'est pas possible sur cette adresse."),
-    409: ("conflict", "Conflit avec l'état actuel des données."),
-    413: ("payload_too_large", "Le corps de la requête est trop volumineux."),
-    415: ("unsupported_media_type", "Envoyez du JSON (Content-Type: application/json)."),
-    422: ("validation_error", "Certains champs ne sont pas valides."),
-    429: ("too_many_requests", "Trop de requêtes : patientez puis réessayez."),
-    500: ("server_error", "Erreur interne du service. Réessayez ou prévenez l'équipe Lot'ôcar."),
-    503: ("busy", "Le service est momentanément occupé : réessayez dans un instant."),
-}
+log = logging.getLogger("lotocar.api")
 
 # BookingError.code → HTTP status (a missing body reference is a 422 on its field)
 BOOKING_STATUS = {
@@ -43,6 +30,7 @@ BOOKING_STATUS = {
     "conflict": 409,
     "no_seat": 409,
     "not_a_candidate": 409,
+    "too_early": 409,
 }
 
 
@@ -63,26 +51,6 @@ class ValidationError(ApiError):
 
     def __init__(self, fields: dict[str, str], message: str | None = None, **extra: Any) -> None:
         super().__init__(422, "validation_error", message, fields, **extra)
-
-
-def error_response(status: int, code: str | None = None, message: str | None = None,
-                   fields: dict[str, str] | None = None, headers: dict[str, str] | None = None,
-                   **extra: Any):
-    default_code, default_message = HTTP_ERRORS.get(status, ("error", "Erreur."))
-    body: dict[str, Any] = {"code": code or default_code, "message": message or default_message,
-                            "fields": fields or {}}
-    body.update(extra)
-    response = jsonify({"error": body})
-    response.status_code = status
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="lotocar-api"'
-    if status == 405:
-        allowed = getattr(request.routing_exception, "valid_methods", None)
-        if allowed:
-            response.headers["Allow"] = ", ".join(sorted(allowed))
-    for key, value in (headers or {}).items():
-        response.headers[key] = value
-    return response
 
 
 def is_busy(exc: BaseException) -> bool:

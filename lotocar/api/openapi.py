@@ -206,7 +206,8 @@ ERROR_RESPONSES = {
     "403": "The token's account is not an operator or admin.",
     "404": "Unknown id in the path.",
     "405": "Method not allowed.",
-    "409": "Conflict with the current state (illegal transition, no seat left, already booked…).",
+    "409": "Conflict with the current state (illegal transition, no seat left, already booked, "
+           "done or no-show before the day of the ride: too_early…).",
     "413": "Body too large.",
     "415": "Body not sent as application/json.",
     "422": "Invalid fields (types, unknown commune, bad phone, dates in the past, unknown ids in "

@@ -51,7 +51,6 @@ def issue_token(email: str) -> tuple[str, ApiToken]:
     db.session.add(token)
     db.session.flush()
     audit.record(None, "user", user.id, "api_token_issued", {"token_id": token.id})
-    db.session.commit()
     return raw, token
 
 
@@ -64,7 +63,6 @@ def revoke_tokens(email: str) -> int:
     for token in tokens:
         token.revoked_at = now
     audit.record(None, "user", user.id, "api_tokens_revoked", {"count": len(tokens)})
-    db.session.commit()
     return len(tokens)
 
 
@@ -85,10 +83,9 @@ def authenticate(raw: str) -> tuple[User | None, bool]:
         return None, False
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_EVERY:
-        try:  # best effort: a busy database must not fail the call itself
+        try:  # best effort: a busy database must not fail the call itself (the edge commits)
             db.session.execute(db.update(ApiToken).where(ApiToken.id == token.id)
                                .values(last_used_at=now))
-            db.session.commit()
         except OperationalError:
             db.session.rollback()
     return user, user.role in STAFF

@@ -23,6 +23,7 @@ from lotocar.candidates import operations as candidates
 from lotocar.communes import operations as communes
 from lotocar.drivers import operations as drivers
 from lotocar.drivers.models import Driver
+from lotocar.core import tx
 from lotocar.extensions import csrf, db
 from lotocar.offers import operations as offers
 from lotocar.offers.models import Offer
@@ -76,18 +77,16 @@ def json_body(optional: bool = False) -> dict[str, Any]:
 
 
 def retrying(action: Callable[[], T], attempts: int = 4) -> T:
-    """Run a write, retrying when the database was busy (SQLite's single writer lock).
-
-    Only for operations whose commit is their last write: a busy error then means nothing
-    was saved, and running them again is safe.
+    """Run a write and commit it once (the API handler is the edge), retrying when the
+    database was busy (SQLite's single writer lock): a busy error rolls everything back, so
+    running the whole action again is safe.
     """
     for attempt in range(attempts):
         try:
-            return action()
+            return tx.atomic(action)
         except Exception as exc:
             if not is_busy(exc) or attempt == attempts - 1:
                 raise
-            db.session.rollback()
             log.info("API: database busy (%s), retry %d", exc.__class__.__name__, attempt + 1)
             time.sleep(0.05 * (attempt + 1) + random.random() * 0.05)
     raise AssertionError("unreachable")
@@ -172,9 +171,8 @@ def create_offer():
     if driver is None:
         raise ValidationError({"driver_id": "Conducteur inconnu."})
     try:
-        # not retried: the trip is committed before its subscribers run (a retry could
-        # duplicate it); a busy database answers 503 like any other
-        offer = offers.create_offer(driver, data, actor_id())
+        # the trip and its consequences (flags) are one transaction: retried whole
+        offer = retrying(lambda: offers.create_offer(driver, data, actor_id()))
     except offers.OfferValidationError as exc:
         raise ValidationError(schemas.offer_errors(exc.errors, data.kind)) from exc
     return created(schemas.offer_json(offer))

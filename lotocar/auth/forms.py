@@ -3,7 +3,8 @@ from __future__ import annotations
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
-from lotocar.core.forms import REQUIRED, BaseForm, CommuneField, strip_filter
+from lotocar.communes.forms import CommuneField
+from lotocar.core.forms import REQUIRED, BaseForm, strip_filter
 from lotocar.core.phones import PhoneError, parse_phone
 
 

@@ -14,7 +14,6 @@ from lotocar.auth.models import PhoneCode, Role, User
 from lotocar.core.timeutil import utcnow
 from lotocar.drivers.models import Driver
 from lotocar.extensions import db
-from lotocar.notifications.gateway import send_sms
 
 
 class AuthError(ValueError):
@@ -62,7 +61,6 @@ def register_driver(data: DriverSignup) -> User:
     db.session.flush()
     audit.record(user.id, "user", user.id, "driver_signup",
                  {"phone": data.phone, "home_insee": data.home_insee})
-    db.session.commit()
     return user
 
 
@@ -71,8 +69,10 @@ def _hash_code(phone: str, code: str) -> str:
     return hmac.new(key, f"{phone}:{code}".encode(), "sha256").hexdigest()
 
 
-def send_code(phone: str, purpose: str, user: User | None) -> None:
-    """Send a 6-digit one-time code by SMS; at most OTP_MAX_PER_PHONE per 15 minutes."""
+def send_code(phone: str, purpose: str, user: User | None) -> str:
+    """A new 6-digit one-time code (stored hashed); returns the SMS text, which the edge sends
+    once this is committed (lotocar.notifications.worker.send_now). At most
+    OTP_MAX_PER_PHONE per 15 minutes."""
     now = utcnow()
     recent = db.session.scalar(
         db.select(db.func.count(PhoneCode.id)).where(
@@ -88,13 +88,13 @@ def send_code(phone: str, purpose: str, user: User | None) -> None:
         phone=phone, purpose=purpose, code_hash=_hash_code(phone, code), created_at=now,
         expires_at=now + timedelta(minutes=ttl), user_id=user.id if user else None,
     ))
-    db.session.commit()
-    send_sms(phone, f"Lot'ôcar : votre code est {code}. Il est valable {ttl} minutes. "
-                    "Ne le donnez à personne.", kind=f"code_{purpose}")
+    return (f"Lot'ôcar : votre code est {code}. Il est valable {ttl} minutes. "
+            "Ne le donnez à personne.")
 
 
 def check_code(phone: str, purpose: str, code: str) -> None:
-    """Consume a valid code or raise AuthError. Each wrong try counts against the code."""
+    """Consume a valid code or raise AuthError. Each wrong try counts against the code: the
+    edge commits it even when this raises."""
     code = "".join(ch for ch in (code or "") if ch.isdigit())
     now = utcnow()
     pending = db.session.scalar(
@@ -110,10 +110,9 @@ def check_code(phone: str, purpose: str, code: str) -> None:
         raise AuthError("Trop d'essais. Demandez un nouveau code.", "code")
     if len(code) != 6 or not hmac.compare_digest(pending.code_hash, _hash_code(phone, code)):
         pending.attempts += 1
-        db.session.commit()
+        db.session.flush()
         raise AuthError("Ce code n'est pas le bon. Vérifiez le SMS reçu.", "code")
     pending.used_at = now
-    db.session.commit()
 
 
 def verify_phone(user: User, code: str) -> None:
@@ -121,7 +120,6 @@ def verify_phone(user: User, code: str) -> None:
     check_code(user.phone, "verify", code)
     user.phone_verified_at = utcnow()
     audit.record(user.id, "user", user.id, "phone_verified")
-    db.session.commit()
 
 
 def driver_for_phone(phone: str) -> User | None:
@@ -132,7 +130,6 @@ def driver_for_phone(phone: str) -> User | None:
 
 def mark_login(user: User) -> None:
     user.last_login_at = utcnow()
-    db.session.commit()
 
 
 def set_password(user: User, password: str) -> None:
@@ -163,7 +160,6 @@ def create_staff(email: str, first_name: str, last_name: str, role: Role,
     db.session.add(user)
     db.session.flush()
     audit.record(None, "user", user.id, "staff_created", {"role": role.value, "email": email})
-    db.session.commit()
     return user, password
 
 
@@ -171,4 +167,3 @@ def verify_phone_after_login(user: User) -> None:
     """A login code was received on this phone: it is verified."""
     user.phone_verified_at = utcnow()
     audit.record(user.id, "user", user.id, "phone_verified", reason="login code")
-    db.session.commit()

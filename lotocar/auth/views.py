@@ -7,7 +7,9 @@ from flask_login import current_user, login_required, login_user, logout_user
 from lotocar.auth import operations as ops
 from lotocar.auth.forms import CodeForm, PhoneLoginForm, SignupForm, StaffLoginForm
 from lotocar.auth.models import Role, User
+from lotocar.core import tx
 from lotocar.extensions import db, limiter
+from lotocar.notifications.worker import send_now
 
 bp = Blueprint("auth", __name__)
 
@@ -36,6 +38,21 @@ def _local_next(nxt: str) -> str:
     return nxt
 
 
+def _send_code(phone: str, purpose: str, user: User | None, then=None):
+    """Store the code (and whatever `then` adds) in one transaction, then send the SMS."""
+    def action():
+        result = then() if then is not None else user
+        return result, ops.send_code(phone, purpose, result if then is not None else user)
+    result, body = tx.atomic(action)
+    send_now(phone, body, f"code_{purpose}")
+    return result
+
+
+def _failed_attempt() -> None:
+    """A wrong code counts even though the action failed: keep that count."""
+    db.session.commit()
+
+
 def _attach(form, err: ops.AuthError) -> None:
     field = getattr(form, err.field, None) if err.field else None
     if field is not None:
@@ -57,10 +74,8 @@ def signup():
             home_insee=form.home.commune.insee, consent_contact=bool(form.consent_contact.data),
         )
         try:
-            user = ops.register_driver(data)
-            ops.send_code(user.phone, "verify", user)
+            user = _send_code(data.phone, "verify", None, then=lambda: ops.register_driver(data))
         except ops.AuthError as err:
-            db.session.rollback()
             _attach(form, err)
         else:
             session["verify_user_id"] = user.id
@@ -81,12 +96,14 @@ def verify():
         try:
             ops.verify_phone(user, form.code.data)
         except ops.AuthError as err:
+            _failed_attempt()
             _attach(form, err)
         else:
             session.pop("verify_user_id", None)
             session.clear()
             login_user(user, remember=True)
             ops.mark_login(user)
+            tx.commit()
             flash("Votre numéro est vérifié. Bienvenue sur Lot'ôcar !", "success")
             return redirect(url_for("offers.my_trips"))
     return render_template("auth/code.html", form=form, phone=user.phone,
@@ -101,7 +118,7 @@ def resend_verify():
     if user is None:
         return redirect(url_for("auth.signup"))
     try:
-        ops.send_code(user.phone, "verify", user)
+        _send_code(user.phone, "verify", user)
         flash("Un nouveau code vient d'être envoyé.", "info")
     except ops.AuthError as err:
         flash(str(err), "error")
@@ -119,7 +136,7 @@ def login():
         user = ops.driver_for_phone(phone)
         try:
             if user is not None and user.active:
-                ops.send_code(phone, "login", user)
+                _send_code(phone, "login", user)
         except ops.AuthError as err:
             _attach(form, err)
         else:
@@ -142,6 +159,7 @@ def login_code():
                 raise ops.AuthError("Ce code n'est pas le bon. Vérifiez le SMS reçu.", "code")
             ops.check_code(phone, "login", form.code.data)
         except ops.AuthError as err:
+            _failed_attempt()
             _attach(form, err)
         else:
             session.clear()
@@ -149,6 +167,7 @@ def login_code():
                 ops.verify_phone_after_login(user)
             login_user(user, remember=True)
             ops.mark_login(user)
+            tx.commit()
             return redirect(url_for("offers.my_trips"))
     return render_template("auth/code.html", form=form, phone=phone,
                            purpose="login"), (400 if form.errors else 200)
@@ -167,7 +186,7 @@ def staff_login():
         else:
             session.clear()
             login_user(user)
-            ops.mark_login(user)
+            tx.atomic(lambda: ops.mark_login(user))
             return redirect(_local_next(request.args.get("next", "")))
     return render_template("auth/staff_login.html", form=form), (400 if form.errors else 200)
 

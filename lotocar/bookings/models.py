@@ -55,6 +55,9 @@ class Booking(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     status_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # bumped at every change of the promise (pickup / drop-off place or time): it versions the
+    # outbox key of the "changed" SMS, so even a change back to an earlier time is announced
+    promise_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
 
     request: Mapped["TripRequest"] = relationship()  # noqa: F821
     offer: Mapped["Offer"] = relationship()  # noqa: F821

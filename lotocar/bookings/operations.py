@@ -8,7 +8,17 @@
 A seat is held from `proposed` (see `OfferDay`): holding is a conditional UPDATE backed by a
 CHECK constraint, and status changes are compare-and-set (`WHERE status = <expected>`), so
 concurrent actors (two operators, an operator and a driver's SMS link) can never both win.
-Each change is audited (who, when, why) in the same transaction.
+Each change is audited (who, when, why) in the same transaction. Nothing here commits: the
+edge (view, API handler, CLI command, worker tick) commits the action once.
+
+Every change to a booking of a trip first locks the trip (`offers.operations.lock_offer`,
+`FOR UPDATE` on PostgreSQL): proposals, answers and trip edits on one trip are decided one
+after the other, each on the state the previous one committed.
+
+Rules enforced here for every caller (console, API, SMS links and replies):
+- a ride is declared done (or the passenger absent) only from the day of the ride;
+- a booking's promise (pickup and drop-off place and time, `Promise`) changes only through
+  `keep_promise`, which versions it and tells the subscribers (SMS, flags, reminders).
 """
 from __future__ import annotations
 
@@ -23,11 +33,15 @@ from sqlalchemy.exc import IntegrityError
 from lotocar.core import clock
 from lotocar.audit import operations as audit
 from lotocar.bookings.models import LIVE, Booking, BookingStatus, OfferDay
-from lotocar.bookings.signals import booking_changed
+from lotocar.bookings.signals import booking_changed, promise_changed
+from lotocar.core import tx
 from lotocar.core.timeutil import utcnow
 from lotocar.extensions import db
 from lotocar.offers.models import Offer, OfferStatus
-from lotocar.requests.models import RequestStatus, TripRequest
+from lotocar.offers.operations import lock_offer, occurrences
+from lotocar.requests import status as request_status
+from lotocar.requests.models import TripRequest
+from lotocar.requests.status import FLAGS_FR, RequestStateError
 
 S = BookingStatus
 
@@ -58,15 +72,10 @@ STATUS_LABELS_FR = {
     S.NO_SHOW: "Passager absent",
 }
 
-# Flags that put a request back in front of the operator.
-FLAGS_FR = {
-    "driver_declined": "Le conducteur a refusé",
-    "trip_changed": "Trajet du conducteur modifié ou annulé",
-    "new_candidate": "Nouveau conducteur possible",
-    "booking_cancelled": "Réservation annulée",
-    "sms_failed": "SMS non remis : appeler",
-    "sms_reply": "Réponse SMS à lire : rappeler",
-}
+__all__ = ["FLAGS_FR"]  # re-exported for the views (owned by lotocar.requests.status)
+
+# actions that record what happened on the day: never before it
+ON_THE_DAY = frozenset({"done", "no_show"})
 
 
 class BookingError(ValueError):
@@ -86,6 +95,57 @@ class Proposal:
     pickup_at: datetime | None = None
     dropoff_at: datetime | None = None
     detour_min: float | None = None
+
+
+@dataclass(frozen=True)
+class Promise:
+    """What the passenger was (or will be) told: where and when she is picked up and dropped
+    off. Compared at the minute, as the SMS states it."""
+
+    pickup_place: tuple
+    pickup_at: datetime | None
+    dropoff_place: tuple
+    dropoff_at: datetime | None
+
+    def key(self) -> tuple:
+        def minute(at: datetime | None):
+            return None if at is None else at.replace(second=0, microsecond=0)
+        return (self.pickup_place, minute(self.pickup_at), self.dropoff_place, minute(self.dropoff_at))
+
+
+def _place(request: TripRequest, prefix: str) -> tuple:
+    return (getattr(request, f"{prefix}_insee"), getattr(request, f"{prefix}_place"),
+            getattr(request, f"{prefix}_lat"), getattr(request, f"{prefix}_lon"))
+
+
+def promise_of(booking: Booking) -> Promise:
+    request = booking.request
+    return Promise(_place(request, "origin"), booking.pickup_at, _place(request, "destination"),
+                   booking.dropoff_at)
+
+
+def keep_promise(booking: Booking, pickup_at: datetime | None, dropoff_at: datetime | None,
+                 detour_min: float | None, cause: str, actor_id: int | None = None) -> bool:
+    """Set the booking's pickup and drop-off (a trip moved, its route changed, a passenger
+    was added to the run); when the promise changed, bump its version, audit it and tell
+    the subscribers in this transaction. Returns whether the promise changed."""
+    before = promise_of(booking)
+    booking.pickup_at, booking.dropoff_at = pickup_at, dropoff_at
+    if detour_min is not None:
+        booking.detour_min = round(detour_min, 1)
+    after = promise_of(booking)
+    if before.key() == after.key():
+        return False
+    booking.promise_version = (booking.promise_version or 0) + 1
+    booking.updated_at = utcnow()
+    db.session.flush()
+    audit.record(actor_id, "booking", booking.id, "promise_changed",
+                 {"pickup_at": [before.pickup_at, after.pickup_at],
+                  "dropoff_at": [before.dropoff_at, after.dropoff_at],
+                  "version": booking.promise_version}, reason=cause)
+    promise_changed.send(current_app._get_current_object(), booking=booking, old=before, new=after,
+                         cause=cause)
+    return True
 
 
 def _upsert_offer_day(offer: Offer, day: date) -> None:
@@ -124,94 +184,106 @@ def _emit(booking: Booking, old: BookingStatus | None, new: BookingStatus, actor
 
 
 def flag_request(request: TripRequest, flag: str | None, detail: str | None = None) -> None:
-    request.flag = flag
-    request.flag_detail = detail
-    request.flagged_at = utcnow() if flag else None
+    request_status.flag(request, flag, detail)
+
+
+def _move_request(request: TripRequest, event: str) -> None:
+    try:
+        request_status.move(request, event)
+    except RequestStateError as exc:
+        raise BookingError(str(exc), "invalid_state", "request_id") from exc
 
 
 def propose(data: Proposal, actor_id: int | None) -> Booking:
-    """Ask a driver to take the passenger on one run of a trip; holds the seat."""
+    """Ask a driver to take the passenger on one run of a trip; holds the seat. The trip is
+    locked and checked active first, so a trip cancelled or changed meanwhile is refused."""
     request = db.session.get(TripRequest, data.request_id)
     if request is None:
         raise BookingError("Demande inconnue.", "not_found", "request_id")
-    offer = db.session.get(Offer, data.offer_id)
+    offer = lock_offer(data.offer_id)
     if offer is None:
         raise BookingError("Trajet inconnu.", "not_found", "offer_id")
-    if request.status not in (RequestStatus.OPEN, RequestStatus.UNMET):
+    db.session.refresh(request)
+    if not request_status.can(request, "booking_proposed"):
         raise BookingError("Cette demande n'attend pas de conducteur.", "invalid_state", "request_id")
     if offer.status != OfferStatus.ACTIVE:
         raise BookingError("Ce trajet n'est pas actif.", "invalid_state", "offer_id")
-    from lotocar.offers.operations import occurrences
-
     runs = occurrences(offer, data.day, data.day)
     if not runs:
         raise BookingError("Ce trajet ne circule pas ce jour-là.", "invalid", "date")
     if runs[0] < clock.now_local() - timedelta(minutes=5):
         raise BookingError("Ce départ est déjà passé.", "invalid", "date")
+    if live_booking(request.id) is not None:
+        raise BookingError("Cette demande a déjà une réservation en cours.", "conflict", "request_id")
     booking = Booking(request_id=request.id, offer_id=offer.id, occurrence_date=data.day,
                       seats=request.seats, status=S.PROPOSED, pickup_at=data.pickup_at,
                       dropoff_at=data.dropoff_at, detour_min=data.detour_min,
-                      created_by_id=actor_id)
+                      created_by_id=actor_id, promise_version=0)
+    _hold_seat(offer, data.day, request.seats)
+    db.session.add(booking)
+    _move_request(request, "booking_proposed")
     try:
-        _hold_seat(offer, data.day, request.seats)
-        db.session.add(booking)
-        request.status = RequestStatus.OPEN
-        request.unmet_reason = None
-        flag_request(request, None)
         db.session.flush()
-    except IntegrityError as exc:
-        db.session.rollback()
+    except IntegrityError as exc:  # the partial unique index, under concurrency (edge rolls back)
         raise BookingError("Cette demande a déjà une réservation en cours.", "conflict", "request_id") from exc
-    except BookingError:
-        db.session.rollback()
-        raise
     audit.record(actor_id, "booking", booking.id, "proposed",
                  {"status": [None, S.PROPOSED.value], "offer_id": offer.id, "date": data.day})
     _emit(booking, None, S.PROPOSED, actor_id, None)
-    try:
-        db.session.commit()
-    except IntegrityError as exc:  # the partial unique index, under concurrency
-        db.session.rollback()
-        raise BookingError("Cette demande a déjà une réservation en cours.", "conflict", "request_id") from exc
     return booking
+
+
+def check_on_the_day(booking: Booking, action: str, today: date | None = None) -> None:
+    if action in ON_THE_DAY and booking.occurrence_date > (today or clock.today_local()):
+        raise BookingError(
+            "Trop tôt : un trajet se déclare effectué (ou le passager absent) à partir du jour du trajet, "
+            f"le {booking.occurrence_date:%d/%m/%Y}.", "too_early")
+
+
+def allowed_actions(booking: Booking, today: date | None = None) -> list[str]:
+    """The actions the console offers for this booking now (same rules as `transition`)."""
+    today = today or clock.today_local()
+    return [a for a, (src, _t) in TRANSITIONS.items() if booking.status in src
+            and (a not in ON_THE_DAY or booking.occurrence_date <= today)]
 
 
 def transition(booking_id: int, action: str, actor_id: int | None, reason: str | None = None,
                flag: str | None = None) -> Booking:
-    """Apply `action` if the booking's current status allows it (compare-and-set)."""
+    """Apply `action` if the booking's current status allows it (compare-and-set), with the
+    trip locked; the request follows (lotocar.requests.status). The caller commits."""
     if action not in TRANSITIONS:
         raise BookingError("Action inconnue.", "invalid")
     allowed, target = TRANSITIONS[action]
     booking = db.session.get(Booking, booking_id)
     if booking is None:
         raise BookingError("Réservation inconnue.", "not_found")
+    lock_offer(booking.offer_id)
+    db.session.refresh(booking)
     current = booking.status
     if current not in allowed:
         raise BookingError(
             f"Impossible : la réservation est « {STATUS_LABELS_FR[current]} ».", "illegal_transition")
+    check_on_the_day(booking, action)
     changed = db.session.execute(
         db.update(Booking).where(Booking.id == booking.id, Booking.status == current)
         .values(status=target, status_reason=(reason or None), updated_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
     if changed != 1:
-        db.session.rollback()
         raise BookingError("La réservation vient d'être modifiée par quelqu'un d'autre. Rechargez la page.",
                            "conflict")
     db.session.refresh(booking)
     if target in RELEASES_SEAT:
         _release_seat(booking.offer_id, booking.occurrence_date, booking.seats)
     request = booking.request
+    db.session.refresh(request)
     if target == S.CONFIRMED:
-        request.status = RequestStatus.BOOKED
-        request.handled_at = utcnow()
+        _move_request(request, "booking_confirmed")
     elif target == S.DONE:
-        request.status = RequestStatus.DONE
+        _move_request(request, "ride_done")
     elif target == S.CANCELLED_BY_PASSENGER:
-        request.status = RequestStatus.CANCELLED
-        flag_request(request, None)
+        _move_request(request, "cancelled")
     elif target in (S.DECLINED, S.CANCELLED_BY_DRIVER, S.CANCELLED_BY_OPERATOR):
-        request.status = RequestStatus.OPEN
+        _move_request(request, "booking_released")
         default_flag = {S.DECLINED: "driver_declined", S.CANCELLED_BY_DRIVER: "trip_changed",
                         S.CANCELLED_BY_OPERATOR: None}[target]
         chosen = flag or default_flag
@@ -220,7 +292,6 @@ def transition(booking_id: int, action: str, actor_id: int | None, reason: str |
     audit.record(actor_id, "booking", booking.id, action, {"status": [current.value, target.value]},
                  reason=reason)
     _emit(booking, current, target, actor_id, reason)
-    db.session.commit()
     return booking
 
 
@@ -238,29 +309,47 @@ def live_booking(request_id: int) -> Booking | None:
 
 
 def mark_unmet(request: TripRequest, reason: str, actor_id: int | None) -> TripRequest:
-    if request.status not in (RequestStatus.OPEN, RequestStatus.UNMET):
+    if not request_status.can(request, "unmet"):
         raise BookingError("Seule une demande en attente peut être classée sans solution.", "invalid_state")
     if live_booking(request.id) is not None:
         raise BookingError("Cette demande a une réservation en cours.", "invalid_state")
     reason = (reason or "").strip()
     if not reason:
         raise BookingError("Indiquez pourquoi aucune solution n'a été trouvée.", "invalid", "reason")
-    request.status = RequestStatus.UNMET
+    _move_request(request, "unmet")
     request.unmet_reason = reason[:200]
-    request.handled_at = utcnow()
-    flag_request(request, None)
     audit.record(actor_id, "request", request.id, "unmet", {"status": ["open", "unmet"]}, reason=reason)
-    db.session.commit()
     return request
 
 
+def cancel_request(request: TripRequest, actor_id: int | None, reason: str | None) -> None:
+    """The passenger no longer needs the ride: its live booking is cancelled (which tells the
+    driver), or the waiting request is closed."""
+    live = live_booking(request.id)
+    if live is not None:
+        transition(live.id, "cancel_by_passenger", actor_id, reason)
+        return
+    _move_request(request, "cancelled")
+    audit.record(actor_id, "request", request.id, "cancelled", reason=reason)
+
+
 def capacity_changed(offer: Offer) -> None:
-    """Align future runs' capacity with the trip's seats (bookings already re-checked)."""
-    today = clock.now_local().date()
-    for day in db.session.scalars(
-        db.select(OfferDay).where(OfferDay.offer_id == offer.id, OfferDay.day >= today)
-    ):
+    """Align future runs' capacity with the trip's seats, once the bookings that no longer fit
+    were cancelled (in the same transaction, the trip locked)."""
+    today = clock.today_local()
+    days = db.session.scalars(tx.lock(
+        db.select(OfferDay).where(OfferDay.offer_id == offer.id, OfferDay.day >= today))
+        .execution_options(populate_existing=True)).all()
+    for day in days:
         day.capacity = max(offer.seats, day.held)
+
+
+def live_on_offer(offer_id: int, since: date) -> list[Booking]:
+    """Live bookings of a trip from `since` on, oldest first, locked with the trip."""
+    return list(db.session.scalars(tx.lock(
+        db.select(Booking).where(Booking.offer_id == offer_id, Booking.status.in_(LIVE),
+                                 Booking.occurrence_date >= since)
+        .order_by(Booking.created_at, Booking.id)).execution_options(populate_existing=True)))
 
 
 def for_driver(driver_id: int, today: date | None = None) -> list[Booking]:

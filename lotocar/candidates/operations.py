@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from sqlalchemy.orm import selectinload
 
+from lotocar.bookings import operations as bookings
+from lotocar.bookings.models import OfferDay
+from lotocar.candidates.reactions import reconcile_run
 from lotocar.candidates.service import service
 from lotocar.core.phones import format_phone
 from lotocar.drivers.models import Driver
 from lotocar.extensions import db
-from lotocar.offers.models import Offer
+from lotocar.offers.models import Offer, OfferStatus
+from lotocar.offers.operations import lock_offer
 from lotocar.requests.models import TripRequest
 
 
@@ -17,10 +21,8 @@ def _iso(value) -> str:
 
 def ranked_candidates(request: TripRequest) -> dict:
     """Best first, with everything the operator reads out on the phone."""
-    from lotocar.bookings.operations import declined_driver_ids
-
     found = service().candidates_for(request)
-    declined = declined_driver_ids(request.id)
+    declined = bookings.declined_driver_ids(request.id)
     offers = {o.id: o for o in db.session.scalars(
         db.select(Offer).options(selectinload(Offer.origin), selectinload(Offer.destination))
         .where(Offer.id.in_({c.offer_id for c in found})))} if found else {}
@@ -61,20 +63,26 @@ def serving_counts(offers: list[Offer]) -> dict[int, int]:
 
 
 def propose_candidate(request: TripRequest, offer_id: int, day, actor_id: int | None):
-    """Propose the booking only if that run of that trip is a candidate for the request now;
-    pickup, drop-off and detour are taken from the candidate."""
-    from lotocar.bookings import operations as bookings
-
-    for cand in service().candidates_for(request):
-        if cand.offer_id == offer_id and cand.date == day:
-            return bookings.propose(bookings.Proposal(
-                request_id=request.id, offer_id=offer_id, day=day, pickup_at=cand.pickup_at,
-                dropoff_at=cand.dropoff_at, detour_min=round(cand.detour_min, 1)), actor_id)
-    from lotocar.bookings.models import OfferDay
-
-    run = db.session.get(OfferDay, (offer_id, day))
-    if run is not None and run.held + request.seats > run.capacity:
-        raise bookings.BookingError("Plus de place libre dans cette voiture ce jour-là.", "no_seat", "offer_id")
-    raise bookings.BookingError(
-        "Ce trajet ne peut pas (ou plus) prendre ce passager ce jour-là : choisissez dans la liste.",
-        "not_a_candidate", "offer_id")
+    """Propose the booking only if that run of that trip is a candidate for the request now:
+    decided with the trip locked, on the trip as it is in this transaction (a trip changed,
+    paused or cancelled meanwhile is refused). Pickup, drop-off and detour are the
+    candidate's; the run's other passengers are checked again (their promise follows)."""
+    offer = lock_offer(offer_id)
+    if offer is None:
+        raise bookings.BookingError("Trajet inconnu.", "not_found", "offer_id")
+    if offer.status != OfferStatus.ACTIVE:
+        raise bookings.BookingError("Ce trajet n'est plus actif (annulé ou en pause) : choisissez dans la liste.",
+                                    "invalid_state", "offer_id")
+    cand = service().evaluate(request, offer, day)
+    if cand is None:
+        run = db.session.get(OfferDay, (offer_id, day), populate_existing=True)
+        if run is not None and run.held + request.seats > run.capacity:
+            raise bookings.BookingError("Plus de place libre dans cette voiture ce jour-là.", "no_seat", "offer_id")
+        raise bookings.BookingError(
+            "Ce trajet ne peut pas (ou plus) prendre ce passager ce jour-là : choisissez dans la liste.",
+            "not_a_candidate", "offer_id")
+    booking = bookings.propose(bookings.Proposal(
+        request_id=request.id, offer_id=offer_id, day=day, pickup_at=cand.pickup_at,
+        dropoff_at=cand.dropoff_at, detour_min=round(cand.detour_min, 1)), actor_id)
+    reconcile_run(offer, day, "Un passager de plus sur ce trajet.")
+    return booking

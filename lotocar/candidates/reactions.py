@@ -1,81 +1,101 @@
-"""What a change to a driver's trip means for passengers' requests.
+"""What a change to a driver's trip means for passengers' requests, decided in the change's
+own transaction, with the trip locked (`offers.operations.lock_offer`) and its runs and
+bookings locked with it (`FOR UPDATE` on PostgreSQL):
 
-- Bookings on the trip that no longer fit (trip cancelled or paused, time or route changed,
-  fewer seats) are cancelled "by the driver" and their requests go back to the operator's
-  queue, flagged "trip_changed".
-- Open requests the trip can now serve are flagged "new_candidate".
+- per run, the oldest bookings that still fit the trip as it is now (status, dates, time,
+  points, detour, seats) are kept; their pickup and drop-off follow the trip, and a changed
+  promise is announced (`bookings.keep_promise` → SMS, flags, reminders);
+- the others are cancelled "by the driver" and their requests go back to the operator's
+  queue, flagged "trip_changed" (the cancellation SMS is queued in the same transaction);
+- the runs' capacity follows the seats;
+- open requests the trip can now serve are flagged "new_candidate".
+
+Nothing here commits: the edge commits the trip change and all of this together, and this
+process's matching index follows after the commit (`service.refresh_after_commit`).
 """
 from __future__ import annotations
 
 import logging
 
-from lotocar.core import clock
+from flask import Flask
+
 from lotocar.bookings import operations as bookings
-from lotocar.bookings.models import LIVE, Booking
+from lotocar.candidates.service import refresh_after_commit, service
+from lotocar.core import clock
 from lotocar.extensions import db
 from lotocar.offers.models import Offer, OfferStatus
-from lotocar.requests.models import RequestStatus, TripRequest
+from lotocar.offers.signals import offer_saved
+from lotocar.requests import status as request_status
+from lotocar.requests.models import TripRequest
 
 log = logging.getLogger("lotocar.matching")
 
+_REASONS = {
+    OfferStatus.CANCELLED: "Le conducteur a annulé son trajet.",
+    OfferStatus.PAUSED: "Le conducteur a mis son trajet en pause.",
+}
+_NO_LONGER_FITS = "Le trajet du conducteur a changé : la réservation ne convient plus."
+_MOVED = "Trajet du conducteur modifié."
 
-def _fits(booking: Booking, same_day: list[Booking]) -> bool:
-    """Would the trip, as it is now, still take this passenger (seats counted apart)?
-    If so, the booking's pickup and drop-off times follow the trip's new timing."""
-    from lotocar.candidates.service import service
 
-    for cand in service().candidates_for(booking.request, ignore_bookings=same_day):
-        if cand.offer_id == booking.offer_id and cand.date == booking.occurrence_date:
-            if booking.pickup_at != cand.pickup_at or booking.dropoff_at != cand.dropoff_at:
-                booking.pickup_at, booking.dropoff_at = cand.pickup_at, cand.dropoff_at
-                booking.detour_min = round(cand.detour_min, 1)
-            return True
-    return False
+def on_offer_saved(sender, offer: Offer, action: str = "updated", **_: object) -> None:
+    refresh_after_commit(offer)
+    if action != "created":
+        reconcile_offer(offer)
+    else:
+        flag_new_candidates(offer)
 
 
 def reconcile_offer(offer: Offer) -> dict[str, list[int]]:
-    today = clock.now_local().date()
-    live = list(db.session.scalars(
-        db.select(Booking).where(Booking.offer_id == offer.id, Booking.status.in_(LIVE),
-                                 Booking.occurrence_date >= today)
-        .order_by(Booking.created_at.desc(), Booking.id.desc())
-    ))
-    dropped: list[int] = []
-    reason_by_status = {
-        OfferStatus.CANCELLED: "Le conducteur a annulé son trajet.",
-        OfferStatus.PAUSED: "Le conducteur a mis son trajet en pause.",
-    }
-    # per day, keep the oldest bookings that still fit within the seats
-    seats_used: dict = {}
+    """Decide, for every live booking of the trip from today on, whether it stays (oldest
+    first, within the seats) or is cancelled; see the module docstring."""
+    today = clock.today_local()
+    bookings.capacity_changed(offer)  # locks the runs (offer_days) before the bookings
+    live = bookings.live_on_offer(offer.id, today)
     by_day: dict = {}
     for booking in live:
         by_day.setdefault(booking.occurrence_date, []).append(booking)
-    for booking in reversed(live):
-        fits = offer.status == OfferStatus.ACTIVE and _fits(booking, by_day[booking.occurrence_date])
-        used = seats_used.get(booking.occurrence_date, 0)
-        if fits and used + booking.seats <= offer.seats:
-            seats_used[booking.occurrence_date] = used + booking.seats
-            continue
-        reason = reason_by_status.get(offer.status, "Le trajet du conducteur a changé : "
-                                                    "la réservation ne convient plus.")
-        try:
+    dropped: list[int] = []
+    for day, on_day in by_day.items():
+        used = 0
+        for booking in on_day:  # oldest first
+            cand = service().evaluate(booking.request, offer, day, free_seats_of=on_day)
+            if cand is not None and used + booking.seats <= offer.seats:
+                used += booking.seats
+                bookings.keep_promise(booking, cand.pickup_at, cand.dropoff_at, cand.detour_min, _MOVED)
+                continue
+            reason = _REASONS.get(offer.status, _NO_LONGER_FITS)
             bookings.transition(booking.id, "cancel_by_driver", None, reason, flag="trip_changed")
             dropped.append(booking.id)
-        except bookings.BookingError as exc:  # changed meanwhile: nothing to undo
-            log.info("booking %s not cancelled after trip change: %s", booking.id, exc)
     bookings.capacity_changed(offer)
-    db.session.commit()
-
-    flagged: list[int] = []
-    if offer.status == OfferStatus.ACTIVE:
-        from lotocar.candidates.service import service
-
-        serving = service().open_requests_for([offer]).get(offer.id, [])
-        for request in db.session.scalars(db.select(TripRequest).where(TripRequest.id.in_(serving))):
-            if request.status in (RequestStatus.OPEN, RequestStatus.UNMET) and bookings.live_booking(request.id) is None \
-                    and request.flag is None:
-                bookings.flag_request(request, "new_candidate",
-                                      f"{offer.origin.name} → {offer.destination.name}")
-                flagged.append(request.id)
-        db.session.commit()
+    flagged = flag_new_candidates(offer)
     return {"cancelled_bookings": dropped, "flagged_requests": flagged}
+
+
+def reconcile_run(offer: Offer, day, cause: str) -> None:
+    """A run's passengers changed (one added): every other live booking of it is checked
+    again, and its promise follows the run (announced when it moved)."""
+    on_day = [b for b in bookings.live_on_offer(offer.id, day) if b.occurrence_date == day]
+    for booking in on_day:
+        cand = service().evaluate(booking.request, offer, day, free_seats_of=on_day)
+        if cand is not None:
+            bookings.keep_promise(booking, cand.pickup_at, cand.dropoff_at, cand.detour_min, cause)
+
+
+def flag_new_candidates(offer: Offer) -> list[int]:
+    flagged: list[int] = []
+    if offer.status != OfferStatus.ACTIVE:
+        return flagged
+    serving = service().open_requests_for([offer]).get(offer.id, [])
+    if not serving:
+        return flagged
+    for request in db.session.scalars(db.select(TripRequest).where(TripRequest.id.in_(serving))):
+        if request_status.can(request, "booking_proposed") and bookings.live_booking(request.id) is None \
+                and request.flag is None:
+            request_status.flag(request, "new_candidate", f"{offer.origin.name} → {offer.destination.name}")
+            flagged.append(request.id)
+    return flagged
+
+
+def init_app(app: Flask) -> None:
+    offer_saved.connect(on_offer_saved, sender=app, weak=False)

@@ -1,7 +1,8 @@
 """The matching service: one corridor index per process, kept in step with the database.
 
 - Built lazily from the active trips at the first query of the process.
-- This process's own writes update it incrementally (signal from the offers feature).
+- This process's own writes update it incrementally, from an after-commit hook registered
+  when the trip change is reconciled (nothing changes in memory if the transaction rolls back).
 - Writes from other processes are detected with the `offers` change counter, read before
   each query: when it moved in a way this process did not see, the index is rebuilt.
 - rtree is not thread-safe: every use of the index goes through one lock.
@@ -18,10 +19,12 @@ from sqlalchemy.orm import selectinload
 from matching import (CorridorIndex, Matcher, OSRMRouter, Point, Request, Router,
                       StraightLineRouter)
 from matching import Candidate as MatchCandidate
+from matching import Offer as MatchOffer
 
 from lotocar.core import clock
 from lotocar.bookings.models import SEAT_HOLDING, Booking, BookingStatus
-from lotocar.candidates.models import read as read_counter
+from lotocar.core import tx
+from lotocar.core.counters import read as read_counter
 from lotocar.core.timeutil import to_local
 from lotocar.extensions import db
 from lotocar.offers.models import Offer, OfferStatus
@@ -82,18 +85,38 @@ class MatchingService:
             assert self._matcher is not None
             return self._matcher
 
-    def offer_changed(self, offer: Offer, stamp: int) -> None:
-        """Called after this process committed a change to `offer` (stamp = new counter)."""
+    def offer_changed(self, offer_id: int, match_offer: MatchOffer | None, stamp: int) -> None:
+        """Called after this process committed a change to a trip (stamp = new counter);
+        `match_offer` is its matcher view, None when it no longer runs."""
         with self._lock:
             if self._index is None:
                 return  # built lazily at the next query
             if self._stamp is not None and stamp == self._stamp + 1:
-                if offer.id in self._index:
-                    self._index.remove(offer.id)
-                if offer.status == OfferStatus.ACTIVE:
-                    self._index.add(to_match_offer(offer))
+                if offer_id in self._index:
+                    self._index.remove(offer_id)
+                if match_offer is not None:
+                    self._index.add(match_offer)
                 self._stamp = stamp
             # otherwise another process wrote in between: the next query rebuilds
+
+    def evaluate(self, request: TripRequest, offer: Offer, day: date,
+                 free_seats_of: list[Booking] = ()) -> MatchCandidate | None:
+        """The exact candidate of one run of one trip, as the trip is in this transaction
+        (no index: used under the trip's lock, to decide a proposal or a reconciliation).
+        The seats of `free_seats_of` count as free."""
+        if offer.status != OfferStatus.ACTIVE:
+            return None
+        seats = seats_taken()
+        for booking in free_seats_of:
+            key = (booking.offer_id, booking.occurrence_date)
+            if key in seats:
+                seats[key] = max(0, seats[key] - booking.seats)
+        with self._lock:
+            pairs = self._reverse.requests_for_offer(to_match_offer(offer), [to_match_request(request)], seats)
+        for _req, cand in pairs:
+            if cand.date == day:
+                return cand
+        return None
 
     def warm(self) -> int:
         """Build the index now (e.g. in gunicorn's master before it forks the workers)."""
@@ -203,15 +226,19 @@ def travelled_with(passenger_id: int) -> set[int]:
 def init_app(app: Flask) -> None:
     service = MatchingService(make_router(app.config), app.config.get("MATCHING_HORIZON_DAYS", HORIZON_DAYS))
     app.extensions["matching"] = service
-    from lotocar.offers.signals import offer_saved
 
-    def on_saved(sender, offer: Offer, stamp: int, **_):
-        sender.extensions["matching"].offer_changed(offer, stamp)
-        from lotocar.candidates.reactions import reconcile_offer
 
-        reconcile_offer(offer)
+def refresh_after_commit(offer: Offer) -> None:
+    """Keep this process's index in step with `offer` once (and only if) the change commits."""
+    matching = service()
 
-    offer_saved.connect(on_saved, sender=app, weak=False)
+    def prepare():
+        stamp = read_counter("offers")
+        match_offer = to_match_offer(offer) if offer.status == OfferStatus.ACTIVE else None
+        offer_id = offer.id
+        return lambda: matching.offer_changed(offer_id, match_offer, stamp)
+
+    tx.after_commit(prepare)
 
 
 def service() -> MatchingService:

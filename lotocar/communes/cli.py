@@ -5,6 +5,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from lotocar.communes import operations
+from lotocar.extensions import db
 
 communes_cli = AppGroup("communes", help="Reference list of the Lot's communes.")
 
@@ -23,5 +24,6 @@ def load(csv_path: str | None) -> None:
                            label="Communes", show_pos=True) as bar:
         for _insee, outcome in bar:
             counts[outcome] += 1
+    db.session.commit()
     click.echo(f"{len(rows)} communes: {counts['added']} added, {counts['updated']} updated, "
                f"{counts['same']} unchanged.")

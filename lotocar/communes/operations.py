@@ -9,6 +9,7 @@ from typing import Iterator
 
 from lotocar.communes.models import Commune
 from lotocar.communes.search import CommuneEntry, Match, make_entry, normalize, resolve, search
+from lotocar.core import tx
 from lotocar.core.types import point_ewkt
 from lotocar.extensions import db
 
@@ -73,8 +74,7 @@ def upsert_communes(rows: list[CommuneRow]) -> Iterator[tuple[str, str]]:
                 setattr(commune, k, v)
             commune.geom = point_ewkt(row.lat, row.lon)
         yield row.insee, "updated" if changed else "same"
-    db.session.commit()
-    invalidate_cache()
+    tx.after_commit(lambda: invalidate_cache)  # the edge commits; the lookup cache follows
 
 
 # --- lookup --------------------------------------------------------------------------

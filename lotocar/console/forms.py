@@ -6,7 +6,8 @@ from wtforms import (BooleanField, DateField, IntegerField, RadioField, SelectFi
                      TextAreaField, TimeField)
 from wtforms.validators import Length, NumberRange, Optional
 
-from lotocar.core.forms import BaseForm, CommuneField, strip_filter
+from lotocar.communes.forms import CommuneField
+from lotocar.core.forms import BaseForm, strip_filter
 from lotocar.requests.models import RequestReason
 from lotocar.requests.operations import REASONS_FR, UNMET_REASONS_FR
 

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from lotocar.core import clock
+from lotocar.core import clock, tx
 from lotocar.audit.operations import history
 from lotocar.auth.decorators import roles_required
 from lotocar.auth.models import Role
@@ -151,12 +151,18 @@ def register_passenger():
               "warning")
         return redirect(url_for("console.passenger", passenger_id=existing.id))
     if form_ok and call_ok and not person_errors and not request_errors:
-        person = passengers.register(data, current_user.id)
+        def register_and_request():
+            person = passengers.register(data, current_user.id)
+            if not with_request:
+                return person, None
+            outbound, _back = requests_ops.create_request(
+                _request_input(call, person.id, person.home), current_user.id)
+            return person, outbound
+
+        person, outbound = tx.atomic(register_and_request)  # the person and her request, together
         flash(f"{person.first_name} {person.last_name} est enregistré·e.", "success")
-        if not with_request:
+        if outbound is None:
             return redirect(url_for("console.new_request", passenger_id=person.id))
-        outbound, _back = requests_ops.create_request(
-            _request_input(call, person.id, person.home), current_user.id)
         return redirect(url_for("console.trip_request", request_id=outbound.id))
     _attach(form, person_errors)
     _attach(call, request_errors)
@@ -194,7 +200,7 @@ def passenger_notes(passenger_id: int):
     person = _passenger_or_404(passenger_id)
     form = NotesForm()
     if form.validate_on_submit():
-        passengers.update_notes(person, form.notes.data, form.needs.data, current_user.id)
+        tx.atomic(lambda: passengers.update_notes(person, form.notes.data, form.needs.data, current_user.id))
         flash("Notes enregistrées.", "success")
     else:
         flash("Notes non enregistrées : 2000 caractères au plus.", "error")
@@ -215,7 +221,7 @@ def new_request(passenger_id: int):
         try:
             if not form_ok:  # show the business-rule errors too, all at once
                 raise requests_ops.RequestInputError(requests_ops.validate(data, utcnow()))
-            outbound, back = requests_ops.create_request(data, current_user.id)
+            outbound, back = tx.atomic(lambda: requests_ops.create_request(data, current_user.id))
         except requests_ops.RequestInputError as exc:
             form.add_errors({k: v for k, v in exc.errors.items()
                              if not getattr(form, k, None) or not getattr(form, k).errors})
@@ -268,7 +274,7 @@ def propose(request_id: int):
         flash("Choix de conducteur incomplet : recommencez depuis la liste.", "error")
         return redirect(url_for("console.trip_request", request_id=trip.id))
     try:
-        booking = candidates.propose_candidate(trip, offer_id, day, current_user.id)
+        booking = tx.atomic(lambda: candidates.propose_candidate(trip, offer_id, day, current_user.id))
     except bookings.BookingError as exc:
         flash(str(exc), "error")
         return redirect(url_for("console.trip_request", request_id=trip.id))
@@ -286,7 +292,7 @@ def unmet(request_id: int):
         return redirect(url_for("console.trip_request", request_id=trip.id))
     reason = form.reason.data + (f" — {form.detail.data}" if form.detail.data else "")
     try:
-        bookings.mark_unmet(trip, reason, current_user.id)
+        tx.atomic(lambda: bookings.mark_unmet(trip, reason, current_user.id))
     except bookings.BookingError as exc:
         flash(str(exc), "error")
     else:
@@ -302,7 +308,8 @@ def cancel_request(request_id: int):
     if not form.validate_on_submit():
         abort(400)
     try:
-        requests_ops.cancel_request(trip, current_user.id, form.reason.data or "Annulée par le passager")
+        tx.atomic(lambda: bookings.cancel_request(trip, current_user.id,
+                                                 form.reason.data or "Annulée par le passager"))
     except bookings.BookingError as exc:
         flash(str(exc), "error")
     else:
@@ -315,8 +322,7 @@ def cancel_request(request_id: int):
 def clear_flag(request_id: int):
     trip = _request_or_404(request_id)
     if ActionForm().validate_on_submit():
-        bookings.flag_request(trip, None)
-        db.session.commit()
+        tx.atomic(lambda: bookings.flag_request(trip, None))
     return redirect(url_for("console.trip_request", request_id=trip.id))
 
 
@@ -326,9 +332,7 @@ def booking(booking_id: int):
     item = db.session.get(Booking, booking_id)
     if item is None:
         abort(404)
-    today = clock.now_local().date()
-    allowed = [a for a, (src, _t) in bookings.TRANSITIONS.items() if item.status in src
-               and (a not in ("done", "no_show") or item.occurrence_date <= today)]
+    allowed = bookings.allowed_actions(item)
     return render_template(
         "console/booking.html", booking=item, action_form=ActionForm(formdata=None),
         actions=BOOKING_ACTIONS, labels=bookings.STATUS_LABELS_FR, allowed=allowed,
@@ -350,7 +354,8 @@ def booking_action(booking_id: int, action: str):
     if item is None:
         abort(404)
     try:
-        bookings.transition(item.id, action, current_user.id, form.reason.data or BOOKING_ACTIONS[action])
+        tx.atomic(lambda: bookings.transition(item.id, action, current_user.id,
+                                              form.reason.data or BOOKING_ACTIONS[action]))
     except bookings.BookingError as exc:
         flash(str(exc), "error")
         return redirect(url_for("console.booking", booking_id=item.id))
@@ -411,7 +416,7 @@ def privacy_export(kind: str, person_id: int):
         data = privacy.export_passenger(person_id) if kind == "passenger" else privacy.export_driver(person_id)
     except privacy.PrivacyError:
         abort(404)
-    privacy.record_export(kind, person_id, current_user.id)
+    tx.atomic(lambda: privacy.record_export(kind, person_id, current_user.id))
     body = json.dumps(data, ensure_ascii=False, indent=2)
     return Response(body, mimetype="application/json", headers={
         "Content-Disposition": f'attachment; filename="lotocar-{kind}-{person_id}.json"'})
@@ -432,10 +437,8 @@ def privacy_erase(kind: str, person_id: int):
         flash("Indiquez le motif de l'effacement (ex. : demande écrite du 12/03).", "error")
         return redirect(target)
     try:
-        if kind == "passenger":
-            privacy.anonymise_passenger(person_id, current_user.id, reason)
-        else:
-            privacy.anonymise_driver(person_id, current_user.id, reason)
+        tx.atomic(lambda: privacy.anonymise_passenger(person_id, current_user.id, reason) if kind == "passenger"
+                  else privacy.anonymise_driver(person_id, current_user.id, reason))
     except privacy.PrivacyError:
         abort(404)
     flash("Données personnelles effacées. Les trajets restent, anonymes, dans les statistiques.", "success")

@@ -14,6 +14,8 @@ from __future__ import annotations
 from flask import Flask, render_template, request
 from werkzeug.routing import IntegerConverter
 
+from lotocar.core.errors import error_response
+
 MAX_ROW_ID = 2**31 - 1
 DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024
 
@@ -29,8 +31,6 @@ def _has_nul(values) -> bool:
 
 def _refuse(code: int, title: str, message: str):
     if request.path.startswith("/api/"):
-        from lotocar.api.errors import error_response
-
         return error_response(code)
     if request.path.startswith("/communes/") or request.accept_mimetypes.best == "application/json":
         return {"error": {"code": code, "message": message}}, code

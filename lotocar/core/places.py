@@ -1,5 +1,48 @@
-"""A place on a trip: a commune (town hall by default) and optionally a precise point."""
+"""A place on a trip or a request: a commune (town hall by default) and optionally a precise
+point; the input and its check are shared by trips (offers) and requests."""
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+MAX_POINT_DISTANCE_KM = 20.0  # a precise point must stay near its commune
+LOT_AREA = (43.9, 45.4, 0.6, 2.6)  # lat min/max, lon min/max, with the neighbouring towns
+
+
+@dataclass(frozen=True)
+class PlaceInput:
+    insee: str | None
+    commune_lat: float | None = None
+    commune_lon: float | None = None
+    place: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0088 * math.asin(math.sqrt(a))
+
+
+def check_place(prefix: str, place: PlaceInput, errors: dict[str, str]) -> None:
+    if not place.insee:
+        errors.setdefault(prefix, "Indiquez une commune.")
+        return
+    if (place.lat is None) != (place.lon is None):
+        errors[f"{prefix}_lat"] = "Indiquez la latitude et la longitude, ou aucune des deux."
+        return
+    if place.lat is not None and place.lon is not None:
+        lat_min, lat_max, lon_min, lon_max = LOT_AREA
+        if not (lat_min <= place.lat <= lat_max and lon_min <= place.lon <= lon_max):
+            errors[f"{prefix}_lat"] = "Ce point est en dehors du Lot et de ses environs."
+        elif place.commune_lat is not None and place.commune_lon is not None and _km(
+            place.lat, place.lon, place.commune_lat, place.commune_lon
+        ) > MAX_POINT_DISTANCE_KM:
+            errors[f"{prefix}_lat"] = "Ce point est trop loin de la commune choisie (20 km au plus)."
+    if place.place is not None and len(place.place) > 200:
+        errors[f"{prefix}_place"] = "200 caractères au plus."
 
 
 class PlaceMixin:

@@ -126,5 +126,4 @@ def load_demo() -> dict[str, int]:
         request.set_place("destination", _commune(CAHORS), "Centre hospitalier")
         db.session.add(request)
         counts["requests"] += 1
-    db.session.commit()
     return counts

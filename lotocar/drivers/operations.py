@@ -61,5 +61,4 @@ def register_by_staff(data: DriverInput, actor_id: int | None) -> Driver:
     db.session.add(user)
     db.session.flush()
     audit.record(actor_id, "user", user.id, "driver_registered_by_staff", {"phone": phone})
-    db.session.commit()
     return user.driver

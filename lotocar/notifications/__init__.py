@@ -9,10 +9,9 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from lotocar.bookings.signals import booking_changed
+    from lotocar.bookings.signals import booking_changed, promise_changed
     from lotocar.notifications import gateway, planner
-    from lotocar.offers.signals import offer_saved
 
     gateway.init_app(app)
     booking_changed.connect(planner.on_booking_changed, sender=app, weak=False)
-    offer_saved.connect(planner.on_offer_saved, sender=app, weak=False)
+    promise_changed.connect(planner.on_promise_changed, sender=app, weak=False)

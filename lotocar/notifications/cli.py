@@ -1,4 +1,4 @@
-"""`flask sms …`: the worker and a few operations commands."""
+"""`flask sms …`: operations commands (`flask sms worker` is added by lotocar.jobs)."""
 from __future__ import annotations
 
 import click
@@ -6,29 +6,6 @@ from flask import current_app
 from flask.cli import AppGroup
 
 sms_cli = AppGroup("sms", help="SMS: outbox worker, test message, status.")
-
-
-@sms_cli.command("worker")
-@click.option("--interval", type=float, default=None, help="Seconds between passes (SMS_WORKER_INTERVAL_S).")
-@click.option("--once", is_flag=True, help="One pass, then exit.")
-@click.option("--until-idle", is_flag=True, help="Run until nothing is due, then exit.")
-@click.option("--max-seconds", type=float, default=120.0, help="Limit for --until-idle.")
-@click.option("--worker-id", default=None, help="Name recorded on claimed rows (default host:pid).")
-def worker_command(interval, once, until_idle, max_seconds, worker_id):
-    """Send the outbox: the one process that sends SMS and reminders (never in web workers)."""
-    from lotocar.notifications import worker
-
-    app = current_app._get_current_object()
-    if once:
-        stats = worker.run_once(app, worker_id)
-        click.echo(f"sent {stats.sent}, outcomes {stats.outcomes}, checked {stats.checked}, "
-                   f"recovered {stats.recovered}, expired {stats.expired}")
-        return
-    if until_idle:
-        worker.run_until_idle(app, worker_id, max_seconds=max_seconds)
-        click.echo("outbox drained")
-        return
-    worker.run_forever(app, interval=interval, worker_id=worker_id)
 
 
 @sms_cli.command("test")
@@ -46,7 +23,7 @@ def test_command(phone, text):
         raise click.ClickException(str(exc)) from exc
     msg_id = outbox.enqueue(outbox.Draft(kind="test", to_phone=e164, urgent=True,
                                          body=text.format(operator=current_app.config["OPERATOR_PHONE"])))
-    db.session.commit()
+    db.session.commit()  # the edge
     click.echo(f"queued message {msg_id} to {e164}")
 
 

@@ -251,11 +251,3 @@ def init_app(app: Flask) -> None:
 
 def gateway() -> SmsGateway:
     return current_app.extensions["sms_gateway"]
-
-
-def send_sms(to: str, body: str, kind: str) -> None:
-    """Send a one-off urgent SMS (verification codes): written to the outbox, then sent at
-    once by this request; the worker retries it if this first attempt fails."""
-    from lotocar.notifications import outbox
-
-    outbox.send_urgent_now(to, body, kind)

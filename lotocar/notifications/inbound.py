@@ -1,4 +1,6 @@
-"""Received SMS (two-way sender): STOP / START keywords and drivers' OUI / NON answers."""
+"""Received SMS (two-way sender): STOP / START keywords and drivers' OUI / NON answers.
+
+`handle_inbound` adds and flushes; the webhook (the edge) commits once."""
 from __future__ import annotations
 
 import re
@@ -8,7 +10,12 @@ from datetime import datetime
 
 from flask import current_app
 
+from lotocar.auth.models import Role, User
+from lotocar.bookings.models import Booking, BookingStatus
+from lotocar.bookings.operations import BookingError, flag_request, transition
 from lotocar.core.phones import PhoneError, parse_phone
+from lotocar.drivers.models import Driver
+from lotocar.offers.models import Offer
 from lotocar.core.timeutil import utcnow
 from lotocar.extensions import db
 from lotocar.notifications import outbox
@@ -68,11 +75,6 @@ def _reply(to: str, name: str, now: datetime, kind: str = "reply", **extra: str)
 
 
 def latest_open_proposal(phone: str):
-    from lotocar.auth.models import Role, User
-    from lotocar.bookings.models import Booking, BookingStatus
-    from lotocar.drivers.models import Driver
-    from lotocar.offers.models import Offer
-
     return db.session.scalar(
         db.select(Booking).join(Offer, Booking.offer_id == Offer.id)
         .join(Driver, Offer.driver_id == Driver.id).join(User, Driver.user_id == User.id)
@@ -83,8 +85,6 @@ def latest_open_proposal(phone: str):
 def handle_inbound(provider_id: str | None, from_raw: str, to_raw: str | None, body: str,
                    now: datetime | None = None) -> InboundResult:
     """Record a received SMS once (by provider id) and act on it."""
-    from lotocar.bookings.operations import BookingError, flag_request, transition
-
     now = now or utcnow()
     if provider_id and db.session.scalar(
             db.select(SmsInbound.id).where(SmsInbound.provider_id == provider_id)) is not None:
@@ -106,7 +106,6 @@ def handle_inbound(provider_id: str | None, from_raw: str, to_raw: str | None, b
         booking_ids = {m.booking_id for m in pending if m.booking_id}
         row.result = "Désinscrit des SMS" + (f" ; {len(pending)} SMS retiré(s)" if pending else "")
         _reply(phone, "opt_out", now, kind="optout_ack")
-        db.session.commit()
         for msg in pending:  # reminders included: that person must now be phoned
             if msg.booking_id in booking_ids:
                 booking_ids.discard(msg.booking_id)
@@ -116,37 +115,30 @@ def handle_inbound(provider_id: str | None, from_raw: str, to_raw: str | None, b
         outbox.set_opt_out(phone, False, keyword(body), "sms", now)
         row.result = "Réabonné aux SMS"
         _reply(phone, "opt_in", now)
-        db.session.commit()
         return InboundResult(action)
     if action == "help":
         row.result = "Aide envoyée"
         if not outbox.is_opted_out(phone):
             _reply(phone, "help", now)
-        db.session.commit()
         return InboundResult(action)
     if action in ("accept", "decline"):
         booking = latest_open_proposal(phone)
         if booking is None:
             row.result = "Aucune demande en attente pour ce numéro"
             _reply(phone, "nothing_open", now)
-            db.session.commit()
             return InboundResult(action)
         row.booking_id = booking.id
         booking_id, driver_user_id = booking.id, booking.offer.driver.user_id
-        db.session.commit()  # the received SMS is kept whatever happens next
-        try:
-            transition(booking_id, "accept" if action == "accept" else "decline",
-                       actor_id=driver_user_id, reason="Réponse par SMS")
+        db.session.flush()
+        try:  # a savepoint: the received SMS is kept whatever happens to the answer
+            with db.session.begin_nested():
+                transition(booking_id, "accept" if action == "accept" else "decline",
+                           actor_id=driver_user_id, reason="Réponse par SMS")
         except BookingError as err:
-            db.session.rollback()
-            row = db.session.get(SmsInbound, row.id)
             row.result = f"Refusé : {err}"[:300]
             _reply(phone, "error", now, message=str(err))
-            db.session.commit()
             return InboundResult(action, booking_id=booking_id)
-        row = db.session.get(SmsInbound, row.id)
         row.result = "Accepté par SMS" if action == "accept" else "Refusé par SMS"
-        db.session.commit()
         return InboundResult(action, booking_id=booking_id)
     # anything else: kept for the operator, and the number to call in return
     row.result = "Message libre : à lire par l'équipe"
@@ -156,5 +148,4 @@ def handle_inbound(provider_id: str | None, from_raw: str, to_raw: str | None, b
         flag_request(booking.request, "sms_reply", f"SMS reçu du conducteur : « {(body or '')[:200]} »")
     if not outbox.is_opted_out(phone):
         _reply(phone, "other", now)
-    db.session.commit()
     return InboundResult(action, booking_id=row.booking_id)

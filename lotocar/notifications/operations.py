@@ -7,10 +7,14 @@ from datetime import datetime
 
 from flask import current_app
 
+from lotocar.bookings.models import Booking, BookingStatus
+from lotocar.bookings.operations import STATUS_LABELS_FR as BOOKING_LABELS
+from lotocar.bookings.operations import BookingError, transition
 from lotocar.core.timeutil import format_time_fr, to_local, utcnow
 from lotocar.extensions import db
 from lotocar.notifications import links, outbox
 from lotocar.notifications.models import SmsInbound, SmsLink, SmsMessage, SmsOptOut, SmsStatus
+from lotocar.notifications.planner import effective_pickup
 from lotocar.notifications.texts import KIND_LABELS_FR, day_fr
 
 S = SmsStatus
@@ -144,9 +148,6 @@ class LinkQuestion:
 
 
 def _open_link(token: str, now: datetime) -> SmsLink:
-    from lotocar.bookings.models import Booking, BookingStatus
-    from lotocar.bookings.operations import STATUS_LABELS_FR as BOOKING_LABELS
-
     link = links.resolve(token)
     operator = current_app.config["OPERATOR_PHONE"]
     if link is None:
@@ -166,9 +167,6 @@ def _open_link(token: str, now: datetime) -> SmsLink:
 
 
 def link_question(token: str, now: datetime | None = None) -> LinkQuestion:
-    from lotocar.bookings.models import Booking
-    from lotocar.notifications.planner import effective_pickup
-
     now = now or utcnow()
     link = _open_link(token, now)
     booking = db.session.get(Booking, link.booking_id)
@@ -185,9 +183,8 @@ def link_question(token: str, now: datetime | None = None) -> LinkQuestion:
 
 
 def answer_link(token: str, answer: str, now: datetime | None = None) -> str:
-    """Apply the driver's yes / no once; returns the French thank-you text."""
-    from lotocar.bookings.operations import BookingError, transition
-
+    """Apply the driver's yes / no once; returns the French thank-you text. The caller
+    commits (or rolls back on LinkClosed)."""
     now = now or utcnow()
     if answer not in ("oui", "non"):
         raise LinkClosed("Réponse non comprise : choisissez Oui ou Non.", 400)
@@ -196,13 +193,11 @@ def answer_link(token: str, answer: str, now: datetime | None = None) -> str:
         db.update(SmsLink).where(SmsLink.id == link.id, SmsLink.used_at.is_(None))
         .values(used_at=now, answer=answer).execution_options(synchronize_session=False)).rowcount
     if used != 1:
-        db.session.rollback()
         raise LinkClosed("Vous avez déjà répondu. Merci !", 410)
     try:
         transition(link.booking_id, "accept" if answer == "oui" else "decline", actor_id=link.user_id,
                    reason="Réponse par lien SMS")
     except BookingError as err:
-        db.session.rollback()
         raise LinkClosed(str(err), 409) from err
     if answer == "oui":
         return "Merci ! Nous prévenons la personne et vous confirmons le trajet par SMS."

@@ -24,12 +24,14 @@ from flask import current_app
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from lotocar.bookings.models import Booking
 from lotocar.core.timeutil import local_to_utc, to_local, utcnow
 from lotocar.extensions import db
 from lotocar.notifications.gateway import OPTED_OUT_CODE, SendError, SendResult, gateway
 from lotocar.notifications.gsm import normalize, segments
 from lotocar.notifications.models import STATUS_RANK, SmsMessage, SmsOptOut, SmsStatus
 from lotocar.notifications.texts import KIND_LABELS_FR
+from lotocar.requests.status import flag as flag_request
 
 log = logging.getLogger("lotocar.sms")
 S = SmsStatus
@@ -222,7 +224,8 @@ def claim(msg_id: int, worker_id: str, now: datetime) -> bool:
 
 
 def claim_due(worker_id: str, now: datetime, limit: int) -> list[int]:
-    """Claim up to `limit` due rows and commit. During quiet hours only urgent ones."""
+    """Claim up to `limit` due rows (the worker commits the claim before sending). During quiet
+    hours only urgent ones."""
     query = (db.select(SmsMessage.id)
              .where(SmsMessage.status == S.PENDING, SmsMessage.send_after <= now)
              .order_by(SmsMessage.urgent.desc(), SmsMessage.send_after, SmsMessage.id)
@@ -232,9 +235,7 @@ def claim_due(worker_id: str, now: datetime, limit: int) -> list[int]:
     if db.engine.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     ids = list(db.session.scalars(query))
-    claimed = [i for i in ids if claim(i, worker_id, now)]
-    db.session.commit()
-    return claimed
+    return [i for i in ids if claim(i, worker_id, now)]
 
 
 def release(msg_ids: list[int], worker_id: str) -> None:
@@ -246,7 +247,6 @@ def release(msg_ids: list[int], worker_id: str) -> None:
                    SmsMessage.claimed_by == worker_id)
             .values(status=S.PENDING, attempts=SmsMessage.attempts - 1, claimed_by=None)
             .execution_options(synchronize_session=False))
-    db.session.commit()
 
 
 _PROVIDER_STATUS = {
@@ -271,7 +271,6 @@ def _record_sent(row: SmsMessage, result: SendResult, now: datetime) -> None:
             db.update(SmsMessage).where(SmsMessage.id == row.id, SmsMessage.provider_id.is_(None))
             .values(provider_id=result.provider_id, sent_at=now)
             .execution_options(synchronize_session=False))
-    db.session.commit()
     _redact_if_code(row.id)
 
 
@@ -279,7 +278,6 @@ def _finish_unsent(row: SmsMessage, status: SmsStatus, reason: str, code: int | 
                    from_statuses: set[SmsStatus] | None = None) -> None:
     moved = _set_status(row.id, status, from_statuses or {S.SENDING, S.UNKNOWN, S.PENDING},
                         last_error=reason[:300], error_code=code)
-    db.session.commit()
     if moved:
         _redact_if_code(row.id)
         if row.booking_id and row.kind not in NO_FLAG_KINDS:
@@ -287,10 +285,7 @@ def _finish_unsent(row: SmsMessage, status: SmsStatus, reason: str, code: int | 
 
 
 def flag_booking(row: SmsMessage, reason: str) -> None:
-    """Put the booking's request in front of the operator: phone instead (own transaction)."""
-    from lotocar.bookings.models import Booking
-    from lotocar.bookings.operations import flag_request
-
+    """Put the booking's request in front of the operator: phone instead (same transaction)."""
     booking = db.session.get(Booking, row.booking_id)
     if booking is None:
         return
@@ -298,11 +293,11 @@ def flag_booking(row: SmsMessage, reason: str) -> None:
     who = f"{row.recipient_name} ({ROLE_FR.get(row.recipient, row.recipient)})" if row.recipient_name \
         else ROLE_FR.get(row.recipient, row.recipient)
     flag_request(booking.request, "sms_failed", f"SMS « {label} » à {who} : {reason}"[:300])
-    db.session.commit()
 
 
 def deliver(msg_id: int, worker_id: str, now: datetime | None = None) -> str:
-    """Send one claimed row (status `sending` by `worker_id`) and record the outcome."""
+    """Send one claimed row (status `sending` by `worker_id`) and record the outcome (the
+    caller commits it before the next send)."""
     row = db.session.get(SmsMessage, msg_id, populate_existing=True)
     if row is None or row.status != S.SENDING or row.claimed_by != worker_id:
         return "skipped"
@@ -326,7 +321,6 @@ def _record_error(row: SmsMessage, err: SendError, now: datetime) -> str:
     if err.outcome == "unknown":
         _set_status(row.id, S.UNKNOWN, {S.SENDING}, last_error=str(err)[:300], error_code=err.code,
                     send_after=now + backoff(1))
-        db.session.commit()
         return "unknown"
     if err.outcome == "permanent":
         if err.code == OPTED_OUT_CODE:
@@ -339,7 +333,6 @@ def _record_error(row: SmsMessage, err: SendError, now: datetime) -> str:
         return "failed"
     _set_status(row.id, S.PENDING, {S.SENDING}, last_error=str(err)[:300], error_code=err.code,
                 send_after=now + backoff(attempts), claimed_by=None)
-    db.session.commit()
     return "retry"
 
 
@@ -373,7 +366,6 @@ def _redact_if_code(msg_id: int) -> None:
     row = db.session.get(SmsMessage, msg_id, populate_existing=True)
     if row is not None and row.kind.startswith("code_") and _CODE_RE.search(row.body):
         row.body = _CODE_RE.sub("******", row.body)
-        db.session.commit()
 
 
 # --- the worker's periodic duties ------------------------------------------------------
@@ -387,7 +379,6 @@ def recover_stale(now: datetime) -> int:
                 last_error="Envoi interrompu (processus arrêté) : à vérifier avant tout renvoi")
         .execution_options(synchronize_session=False)
     ).rowcount
-    db.session.commit()
     return count
 
 
@@ -401,15 +392,14 @@ def expire_pending(now: datetime) -> int:
     return len(rows)
 
 
-def check_unknown(worker_id: str, now: datetime, limit: int) -> dict[str, int]:
-    """Ask the provider whether each unknown send went out: adopt it, or allow a resend."""
-    stats = {"found": 0, "requeued": 0, "still_unknown": 0}
+def take_unknown(worker_id: str, now: datetime, limit: int) -> list[tuple]:
+    """Take the unknown sends due for a check (the worker commits before looking them up):
+    their `send_after` is bumped so another worker leaves them alone meanwhile."""
     query = (db.select(SmsMessage).where(SmsMessage.status == S.UNKNOWN, SmsMessage.send_after <= now)
              .order_by(SmsMessage.send_after, SmsMessage.id).limit(limit))
     if db.engine.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = db.session.scalars(query).all()
-    # take them: bump send_after so another worker leaves them alone while we look
     lease = timedelta(seconds=int(current_app.config.get("SMS_SENDING_LEASE_S", 120)))
     mine = []
     for row in rows:
@@ -420,54 +410,42 @@ def check_unknown(worker_id: str, now: datetime, limit: int) -> dict[str, int]:
             .execution_options(synchronize_session=False)).rowcount
         if done:
             mine.append((row.id, row.to_phone, row.body, row.first_attempt_at or row.claimed_at or row.created_at))
-    db.session.commit()
-    for msg_id, to, body, since in mine:
-        try:
-            found = gateway().find_sent(to, body, since)
-        except SendError as err:
-            row = db.session.get(SmsMessage, msg_id, populate_existing=True)
-            if row.checks >= int(current_app.config.get("SMS_MAX_ATTEMPTS", 8)):
-                # never resent blindly: the operator phones instead
-                _finish_unsent(row, S.FAILED, f"Envoi incertain, vérification impossible : {err}",
-                               from_statuses={S.UNKNOWN})
-            else:
-                _set_status(msg_id, S.UNKNOWN, {S.UNKNOWN}, send_after=now + backoff(row.checks),
-                            last_error=str(err)[:300])
-                db.session.commit()
-            stats["still_unknown"] += 1
-            continue
+    return mine
+
+
+def check_one(msg_id: int, to: str, body: str, since: datetime, now: datetime) -> str:
+    """Ask the provider whether this unknown send went out: adopt it ('found'), allow a
+    resend ('requeued') or look again later ('still_unknown'). The caller commits."""
+    try:
+        found = gateway().find_sent(to, body, since)
+    except SendError as err:
         row = db.session.get(SmsMessage, msg_id, populate_existing=True)
-        if found is not None:
-            _record_sent(row, found, now)
-            stats["found"] += 1
+        if row.checks >= int(current_app.config.get("SMS_MAX_ATTEMPTS", 8)):
+            # never resent blindly: the operator phones instead
+            _finish_unsent(row, S.FAILED, f"Envoi incertain, vérification impossible : {err}",
+                           from_statuses={S.UNKNOWN})
         else:
-            _set_status(msg_id, S.PENDING, {S.UNKNOWN}, send_after=now, claimed_by=None,
-                        last_error="Vérifié : non envoyé, nouvel essai")
-            db.session.commit()
-            stats["requeued"] += 1
-    return stats
+            _set_status(msg_id, S.UNKNOWN, {S.UNKNOWN}, send_after=now + backoff(row.checks),
+                        last_error=str(err)[:300])
+        return "still_unknown"
+    row = db.session.get(SmsMessage, msg_id, populate_existing=True)
+    if found is not None:
+        _record_sent(row, found, now)
+        return "found"
+    _set_status(msg_id, S.PENDING, {S.UNKNOWN}, send_after=now, claimed_by=None,
+                last_error="Vérifié : non envoyé, nouvel essai")
+    return "requeued"
 
 
 # --- web-request sends (one-time codes) ------------------------------------------------
 
-def send_urgent_now(to: str, body: str, kind: str, now: datetime | None = None) -> int | None:
-    """Queue an urgent SMS in its own transaction and try it at once from this process."""
+def queue_urgent(to: str, body: str, kind: str, now: datetime | None = None) -> int | None:
+    """Queue an urgent SMS (one-time codes); the edge commits, then may try it at once
+    (lotocar.notifications.worker.send_now)."""
     now = now or utcnow()
     ttl = int(current_app.config.get("OTP_TTL_MINUTES", 10)) if kind.startswith("code_") else 60
-    msg_id = enqueue(Draft(kind=kind, to_phone=to, body=body, urgent=True,
-                           expires_at=now + timedelta(minutes=ttl)), now)
-    db.session.commit()
-    if msg_id is None:
-        return None
-    worker_id = "web"
-    if claim(msg_id, worker_id, now):
-        db.session.commit()
-        try:
-            deliver(msg_id, worker_id, now)
-        except Exception:  # never break the page: the worker finds the row (lease → check)
-            db.session.rollback()
-            log.exception("SMS %s: immediate send failed, left to the worker", msg_id)
-    return msg_id
+    return enqueue(Draft(kind=kind, to_phone=to, body=body, urgent=True,
+                         expires_at=now + timedelta(minutes=ttl)), now)
 
 
 # --- status callbacks ------------------------------------------------------------------
@@ -495,7 +473,6 @@ def apply_provider_status(msg_id: int | None, provider_id: str | None, word: str
     if target == S.SENT and row.sent_at is None:
         values["sent_at"] = now
     moved = _set_status(row.id, target, lower_than(target), **values)
-    db.session.commit()
     if not moved:
         return "stale"
     _redact_if_code(row.id)
@@ -503,7 +480,6 @@ def apply_provider_status(msg_id: int | None, provider_id: str | None, word: str
         db.session.refresh(row)
         if error_code == OPTED_OUT_CODE:
             set_opt_out(row.to_phone, True, "21610", "provider", now)
-            db.session.commit()
         if error_code == 30003 and _retry_later(row, now):
             return "retry_scheduled"
         if row.booking_id and row.kind not in NO_FLAG_KINDS:
@@ -521,5 +497,4 @@ def _retry_later(row: SmsMessage, now: datetime) -> bool:
                   send_after=now + backoff(2), expires_at=row.expires_at, urgent=row.urgent,
                   event_at=row.event_at, departure_at=row.departure_at)
     new_id = enqueue(draft, now)
-    db.session.commit()
     return new_id is not None

@@ -1,8 +1,11 @@
 """Which SMS a booking event causes, and when (reminders, quiet hours, trip changes).
 
-`on_booking_changed` runs inside the booking's transaction (see lotocar.bookings.signals):
-it only adds rows to the session. `on_offer_saved` runs after a trip change was committed
-and commits its own transaction.
+Every handler here runs inside the transaction of the change (see lotocar.bookings.signals)
+and only adds rows to the session: `on_booking_changed` for a status change,
+`on_promise_changed` when a booking's pickup or drop-off (place or time) changed — a trip
+moved in time or space, its route changed, a passenger was added to the run. A trip change
+reaches this module only through those two (its reconciliation, in lotocar.candidates,
+cancels or moves the bookings).
 
 Who gets SMS: passengers with a mobile number who agreed to SMS (`sms_consent_at`) —
 landlines and people without consent are phoned by the operator; drivers who agreed to be
@@ -16,7 +19,8 @@ from datetime import datetime, time, timedelta, timezone
 
 from flask import current_app
 
-from lotocar.bookings.models import LIVE, Booking, BookingStatus
+from lotocar.bookings.models import Booking, BookingStatus
+from lotocar.bookings.operations import Promise, flag_request
 from lotocar.core.timeutil import format_time_fr, local_to_utc, to_local, utcnow
 from lotocar.extensions import db
 from lotocar.notifications import links
@@ -24,6 +28,8 @@ from lotocar.notifications.gateway import gateway
 from lotocar.notifications.models import SmsMessage, SmsStatus
 from lotocar.notifications.outbox import Draft, enqueue, replace_pending, withdraw
 from lotocar.notifications.texts import TripFacts, day_fr, render
+from lotocar.offers.models import OfferStatus
+from lotocar.offers.operations import occurrences
 
 log = logging.getLogger("lotocar.sms")
 B = BookingStatus
@@ -57,9 +63,6 @@ def driver_contact(booking: Booking) -> Contact | None:
 
 def occurrence_departure(booking: Booking) -> datetime | None:
     """The trip's departure on the booking's day (UTC), None if it no longer runs."""
-    from lotocar.offers.models import OfferStatus
-    from lotocar.offers.operations import occurrences
-
     offer = booking.offer
     if offer.status != OfferStatus.ACTIVE:
         return None
@@ -67,21 +70,10 @@ def occurrence_departure(booking: Booking) -> datetime | None:
     return runs[0].astimezone(timezone.utc) if runs else None
 
 
-def _last_reference(booking_id: int) -> SmsMessage | None:
-    return db.session.scalar(
-        db.select(SmsMessage).where(SmsMessage.booking_id == booking_id, SmsMessage.departure_at.is_not(None),
-                                    SmsMessage.event_at.is_not(None))
-        .order_by(SmsMessage.planned_at.desc().nulls_last(), SmsMessage.id.desc()).limit(1))
-
-
 def effective_pickup(booking: Booking, departure: datetime | None = None) -> datetime | None:
-    """The pickup instant to announce: the booking's, moved by as much as the driver moved the
-    trip since the last SMS about it."""
-    departure = departure or occurrence_departure(booking)
-    ref = _last_reference(booking.id)
-    if ref is not None and departure is not None:
-        return ref.event_at + (departure - ref.departure_at)
-    return booking.pickup_at or departure
+    """The pickup instant to announce: the booking's own (kept in step with the trip by the
+    reconciliation of every trip change), else the trip's departure."""
+    return booking.pickup_at or departure or occurrence_departure(booking)
 
 
 def facts(booking: Booking, pickup: datetime, link: str = "",
@@ -150,13 +142,9 @@ def _contacts(booking: Booking) -> list[Contact]:
 
 def on_booking_changed(sender, booking: Booking, old: BookingStatus | None, new: BookingStatus,
                        actor_id: int | None = None, reason: str | None = None, **_: object) -> None:
-    """Queue the SMS of a booking change, in the booking's own transaction (no commit).
-
-    A fault here is logged and never blocks the operator's action (which is on the phone)."""
-    try:
-        plan_booking_change(booking, old, new, actor_id, utcnow())
-    except Exception:  # pragma: no cover - defensive
-        log.exception("SMS for booking %s (%s → %s) could not be planned", booking.id, old, new)
+    """Queue the SMS of a booking change, in the booking's own transaction (no commit): the
+    change and its messages are saved together or not at all."""
+    plan_booking_change(booking, old, new, actor_id, utcnow())
 
 
 def plan_booking_change(booking: Booking, old: BookingStatus | None, new: BookingStatus,
@@ -219,64 +207,65 @@ def plan_booking_change(booking: Booking, old: BookingStatus | None, new: Bookin
     withdraw(booking.id, "Retiré : trajet terminé")
 
 
-# --- trip changes ----------------------------------------------------------------------
+# --- promise changes --------------------------------------------------------------------
 
-def on_offer_saved(sender, offer, **_: object) -> None:
-    try:
-        plan_offer_change(offer.id, utcnow())
-    except Exception:  # pragma: no cover - defensive
-        db.session.rollback()
-        log.exception("SMS after the change of trip %s could not be planned", getattr(offer, "id", "?"))
+def on_promise_changed(sender, booking: Booking, old: Promise, new: Promise, cause: str = "",
+                       **_: object) -> None:
+    plan_promise_change(booking, old, new, cause, utcnow())
 
 
-def plan_offer_change(offer_id: int, now: datetime) -> None:
-    """A driver changed, paused or cancelled a trip: fix what its live bookings announced."""
-    from lotocar.bookings.operations import flag_request
+def changed_key(booking: Booking, role: str) -> str:
+    """Versioned: every change is announced, even a change back to an earlier time."""
+    return f"b{booking.id}:changed:v{booking.promise_version}:{role}"
 
-    today = to_local(now).date()
-    bookings = db.session.scalars(
-        db.select(Booking).where(Booking.offer_id == offer_id, Booking.status.in_(LIVE),
-                                 Booking.occurrence_date >= today)).all()
-    for booking in bookings:
-        ref = _last_reference(booking.id)
-        if ref is None:
-            continue  # nothing was announced yet
-        departure = occurrence_departure(booking)
-        if departure is None:
-            # the trip no longer runs that day: its reminders would be wrong. The matching
-            # reactions (lotocar.candidates.reactions) cancel such bookings, which sends the
-            # cancellation SMS through on_booking_changed.
-            withdraw(booking.id, "Retiré : trajet du conducteur suspendu ou annulé", set(REMINDERS))
-            continue
-        if abs((departure - ref.departure_at).total_seconds()) < 60:
-            continue
-        old_pickup = ref.event_at
-        pickup = ref.event_at + (departure - ref.departure_at)
-        contacts = _contacts(booking)
-        told = False
-        if booking.status == B.CONFIRMED and pickup > now:
-            passenger = passenger_contact(booking)
-            trip = facts(booking, pickup, old_pickup=old_pickup)
-            if passenger is not None:
-                told = enqueue(_draft(
-                    booking, "changed", passenger, render("changed", "passenger", trip), pickup=pickup,
-                    departure=departure, now=now,
-                    key=f"b{booking.id}:changed:{pickup:%Y%m%d%H%M}:passenger"), now) is not None
+
+def plan_promise_change(booking: Booking, old: Promise, new: Promise, cause: str, now: datetime) -> None:
+    """Tell whoever was told the old promise, rewrite what is still to be sent (confirmation,
+    reminders), and put the request in front of the operator (a landline passenger, or one
+    without SMS consent, is phoned: the flag says so)."""
+    pickup = new.pickup_at
+    if pickup is None:
+        return
+    departure = occurrence_departure(booking)
+    old_pickup = old.pickup_at
+    trip = facts(booking, pickup, old_pickup=old_pickup)
+    passenger = passenger_contact(booking)
+    driver = driver_contact(booking)
+    told_passenger = False
+    future = pickup > now
+    if booking.status == B.CONFIRMED and future:
+        if passenger is not None:
+            told_passenger = enqueue(_draft(
+                booking, "changed", passenger, render("changed", "passenger", trip), pickup=pickup,
+                departure=departure, now=now, key=changed_key(booking, "passenger")), now) is not None
+    if driver is not None and future:
+        # the driver's proposal, thanks or confirmation stated the old time
+        enqueue(_draft(booking, "changed", driver, render("changed", "driver", trip), pickup=pickup,
+                       departure=departure, now=now, key=changed_key(booking, "driver")), now)
+    contacts = _contacts(booking)
+    if booking.status == B.CONFIRMED:
+        for contact in contacts:
+            replace_pending(f"b{booking.id}:confirmed:{contact.role}", _draft(
+                booking, "confirmed", contact, render("confirmed", contact.role, trip), pickup=pickup,
+                departure=departure, now=now), now)
+        wanted = {d.key: d for d in reminder_drafts(booking, pickup, departure, contacts, now)}
+        for kind in REMINDERS:
             for contact in contacts:
-                replace_pending(f"b{booking.id}:confirmed:{contact.role}", _draft(
-                    booking, "confirmed", contact, render("confirmed", contact.role, trip), pickup=pickup,
-                    departure=departure, now=now), now)
-            wanted = {d.key: d for d in reminder_drafts(booking, pickup, departure, contacts, now)}
-            for kind in REMINDERS:
-                for contact in contacts:
-                    key = f"b{booking.id}:{kind}:{contact.role}"
-                    if key in wanted:
-                        replace_pending(key, wanted[key], now)
-                    else:
-                        withdraw(booking.id, "Retiré : horaire modifié, trop tard", {kind}, contact.role)
-        local = to_local(pickup)
+                key = f"b{booking.id}:{kind}:{contact.role}"
+                if key in wanted:
+                    replace_pending(key, wanted[key], now)
+                else:
+                    withdraw(booking.id, "Retiré : horaire modifié, trop tard", {kind}, contact.role)
+    if booking.status == B.PROPOSED:
+        return  # nobody told the passenger anything yet: the confirmation will say the truth
+    local = to_local(pickup)
+    was = f" (au lieu de {format_time_fr(to_local(old_pickup))})" if old_pickup else ""
+    if booking.status == B.CONFIRMED and not told_passenger:
+        flag_request(booking.request, "call_passenger",
+                     f"{cause} Nouvelle prise en charge {day_fr(local)} à {format_time_fr(local)}{was} : "
+                     "appeler la passagère ou le passager (pas de SMS).")
+    else:
         flag_request(booking.request, "trip_changed",
-                     f"Horaire du trajet modifié : prise en charge {day_fr(local)} à {format_time_fr(local)} "
-                     f"(au lieu de {format_time_fr(to_local(old_pickup))})"
-                     + (" ; passager prévenu par SMS." if told else "."))
-    db.session.commit()
+                     f"{cause} Prise en charge {day_fr(local)} à {format_time_fr(local)}{was}"
+                     + (" ; passager prévenu par SMS." if told_passenger else "."))
+

@@ -43,6 +43,9 @@ TEMPLATES: dict[tuple[str, str], str] = {
     ("changed", "passenger"):
         "Lot'ôcar : nouvel horaire ! {driver} vous prend {day} à {time} à {where} "
         "(au lieu de {old_time}). Empêchement : {operator}",
+    ("changed", "driver"):
+        "Lot'ôcar : nouvel horaire, {passenger} vous attend {day} à {time} à {where} "
+        "(au lieu de {old_time}). Empêchement : {operator}",
     ("cancelled", "passenger"):
         "Lot'ôcar : votre trajet {day} à {time} au départ de {commune} est annulé. "
         "L'équipe vous rappelle si besoin : {operator}",

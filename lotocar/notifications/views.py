@@ -9,7 +9,8 @@ import logging
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
-from lotocar.extensions import csrf, db
+from lotocar.core import tx
+from lotocar.extensions import csrf
 from lotocar.notifications import inbound, operations, outbox
 
 log = logging.getLogger("lotocar.sms")
@@ -50,10 +51,10 @@ def status_callback():
     _require_signature()
     raw_id = request.args.get("m", "")
     code = request.form.get("ErrorCode", "")
-    outbox.apply_provider_status(
+    tx.atomic(lambda: outbox.apply_provider_status(
         int(raw_id) if raw_id.isdigit() else None, request.form.get("MessageSid") or None,
         request.form.get("MessageStatus") or request.form.get("SmsStatus"),
-        int(code) if code.isdigit() else None)
+        int(code) if code.isdigit() else None))
     return Response(status=204)
 
 
@@ -61,8 +62,9 @@ def status_callback():
 @csrf.exempt
 def inbound_sms():
     _require_signature()
-    inbound.handle_inbound(request.form.get("MessageSid") or request.form.get("SmsSid"),
-                           request.form.get("From", ""), request.form.get("To"), request.form.get("Body", ""))
+    tx.atomic(lambda: inbound.handle_inbound(
+        request.form.get("MessageSid") or request.form.get("SmsSid"), request.form.get("From", ""),
+        request.form.get("To"), request.form.get("Body", "")))
     return Response(EMPTY_TWIML, mimetype="text/xml")
 
 
@@ -78,8 +80,7 @@ def answer_page(token: str):
 @bp.post("/r/<token>")
 def answer(token: str):
     try:
-        message = operations.answer_link(token, (request.form.get("answer") or "").strip().lower())
+        message = tx.atomic(lambda: operations.answer_link(token, (request.form.get("answer") or "").strip().lower()))
     except operations.LinkClosed as closed:
-        db.session.rollback()
         return render_template("notifications/answer_closed.html", message=str(closed)), closed.status
     return render_template("notifications/answer_done.html", message=message)

@@ -1,4 +1,6 @@
-"""The SMS worker: one process (`flask sms worker`) running APScheduler, never a web worker.
+"""The SMS worker's ticks: the edge that commits the outbox's steps (lotocar.notifications
+.outbox only adds and flushes). The long-running process that schedules them, with the
+nightly jobs, is `lotocar.jobs` (`flask sms worker`), never a web worker.
 
 Each tick, in this order: rows left `sending` by a dead process become `unknown`; expired
 pending rows are withdrawn; unknown sends are looked up at the provider (adopted or
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 import time as _time
@@ -19,7 +20,7 @@ from datetime import datetime
 
 from flask import Flask
 
-from lotocar.core import clock
+from lotocar.core import clock, tx
 from lotocar.core.timeutil import utcnow
 from lotocar.extensions import db
 from lotocar.notifications import outbox
@@ -46,21 +47,23 @@ class TickStats:
 
 def run_once(app: Flask, worker_id: str | None = None, now: datetime | None = None,
              stop: threading.Event | None = None, batch: int | None = None) -> TickStats:
-    """One pass over the outbox. `now` fixes the clock (tests); else real time per step."""
+    """One pass over the outbox. `now` fixes the clock (tests); else real time per step.
+    Each step is its own transaction, committed here: a claim is committed before the send,
+    each outcome right after it."""
     worker_id = worker_id or default_worker_id()
     stats = TickStats()
     with app.app_context():
         try:
             batch = batch or int(app.config.get("SMS_WORKER_BATCH", 20))
-            stats.recovered = outbox.recover_stale(now or utcnow())
-            stats.expired = outbox.expire_pending(now or utcnow())
-            stats.checked = outbox.check_unknown(worker_id, now or utcnow(), batch)
-            claimed = outbox.claim_due(worker_id, now or utcnow(), batch)
+            stats.recovered = tx.atomic(lambda: outbox.recover_stale(now or utcnow()))
+            stats.expired = tx.atomic(lambda: outbox.expire_pending(now or utcnow()))
+            stats.checked = check_unknown(worker_id, now, batch)
+            claimed = tx.atomic(lambda: outbox.claim_due(worker_id, now or utcnow(), batch))
             for index, msg_id in enumerate(claimed):
                 if stop is not None and stop.is_set():
-                    outbox.release(claimed[index:], worker_id)
+                    tx.atomic(lambda: outbox.release(claimed[index:], worker_id))
                     break
-                outcome = outbox.deliver(msg_id, worker_id, now)
+                outcome = tx.atomic(lambda: outbox.deliver(msg_id, worker_id, now))
                 stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
         except Exception:
             db.session.rollback()
@@ -69,6 +72,32 @@ def run_once(app: Flask, worker_id: str | None = None, now: datetime | None = No
         finally:
             db.session.remove()
     return stats
+
+
+def check_unknown(worker_id: str, now: datetime | None, batch: int) -> dict[str, int]:
+    """Take the unknown sends (committed), then look each one up and commit its outcome."""
+    stats = {"found": 0, "requeued": 0, "still_unknown": 0}
+    mine = tx.atomic(lambda: outbox.take_unknown(worker_id, now or utcnow(), batch))
+    for msg_id, to, body, since in mine:
+        outcome = tx.atomic(lambda: outbox.check_one(msg_id, to, body, since, now or utcnow()))
+        stats[outcome] += 1
+    return stats
+
+
+def send_now(to: str, body: str, kind: str, now: datetime | None = None) -> int | None:
+    """An urgent SMS from a web request (one-time codes): queued and committed, then tried at
+    once from this process; the worker finds the row if this attempt fails (lease → check)."""
+    now = now or utcnow()
+    msg_id = tx.atomic(lambda: outbox.queue_urgent(to, body, kind, now))
+    if msg_id is None:
+        return None
+    worker_id = "web"
+    if tx.atomic(lambda: outbox.claim(msg_id, worker_id, now)):
+        try:
+            tx.atomic(lambda: outbox.deliver(msg_id, worker_id, now))
+        except Exception:  # never break the page
+            log.exception("SMS %s: immediate send failed, left to the worker", msg_id)
+    return msg_id
 
 
 def backlog(app: Flask, now: datetime | None = None) -> int:
@@ -93,64 +122,3 @@ def run_until_idle(app: Flask, worker_id: str | None = None, max_seconds: float 
             return
         _time.sleep(pause)
     raise TimeoutError("the SMS outbox did not drain in time")
-
-
-def run_forever(app: Flask, interval: float | None = None, worker_id: str | None = None) -> None:
-    """The long-running worker: an APScheduler interval job, one tick at a time."""
-    from apscheduler.executors.pool import ThreadPoolExecutor
-    from apscheduler.schedulers.blocking import BlockingScheduler
-    from apscheduler.triggers.interval import IntervalTrigger
-
-    interval = interval or float(app.config.get("SMS_WORKER_INTERVAL_S", 5.0))
-    worker_id = worker_id or default_worker_id()
-    stop = threading.Event()
-    scheduler = BlockingScheduler(
-        timezone="UTC", executors={"default": ThreadPoolExecutor(max_workers=1)},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-    )
-
-    def tick() -> None:
-        if stop.is_set():
-            return
-        try:
-            stats = run_once(app, worker_id, stop=stop)
-        except Exception:  # logged in run_once; the next tick tries again
-            return
-        if stats.outcomes or stats.recovered or stats.expired or any(stats.checked.values()):
-            log.info("SMS tick: %s", stats)
-
-    scheduler.add_job(tick, IntervalTrigger(seconds=interval), id="sms-outbox", next_run_time=clock.system_now_utc())
-
-    def retention() -> None:
-        """RGPD: anonymise people inactive for PRIVACY_RETENTION_MONTHS (idempotent)."""
-        from lotocar.privacy.operations import purge_inactive
-
-        if stop.is_set():
-            return
-        try:
-            with app.app_context():
-                done = purge_inactive(months=int(app.config.get("PRIVACY_RETENTION_MONTHS", 24)))
-            log.info("retention: anonymised %d passengers, %d drivers",
-                     len(done["passengers"]), len(done["drivers"]))
-        except Exception:
-            log.exception("retention job failed; it runs again tomorrow")
-
-    from apscheduler.triggers.cron import CronTrigger
-
-    scheduler.add_job(retention, CronTrigger(hour=3, minute=30, timezone="Europe/Paris"), id="privacy-retention")
-
-    def on_signal(signum, frame) -> None:
-        if stop.is_set():
-            return
-        log.info("SMS worker %s: signal %s, stopping after the current message", worker_id, signum)
-        stop.set()
-        # shutdown(wait=True) waits for the running tick: do it off the signal handler
-        threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    log.info("SMS worker %s started (every %.1f s, database %s)", worker_id, interval,
-             app.config["SQLALCHEMY_DATABASE_URI"].split("@")[-1])
-    print(f"SMS worker {worker_id} started", flush=True)
-    scheduler.start()
-    print(f"SMS worker {worker_id} stopped", flush=True)

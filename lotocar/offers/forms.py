@@ -4,7 +4,8 @@ from wtforms import (DateField, DecimalField, IntegerField, RadioField, SelectMu
                      StringField, TextAreaField, TimeField, widgets)
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
-from lotocar.core.forms import BaseForm, CommuneField, strip_filter
+from lotocar.communes.forms import CommuneField
+from lotocar.core.forms import BaseForm, strip_filter
 from lotocar.core.timeutil import WEEKDAY_NAMES_FR
 from lotocar.offers.operations import place_input
 from lotocar.offers.rules import OfferInput

@@ -9,9 +9,8 @@ from matching import Point, Recurrence
 
 from flask import current_app
 
-from lotocar.core import clock
+from lotocar.core import clock, counters, tx
 from lotocar.audit import operations as audit
-from lotocar.candidates import models as counters
 from lotocar.communes.models import Commune
 from lotocar.core.timeutil import local_to_utc, to_local, utcnow
 from lotocar.drivers.models import Driver
@@ -78,13 +77,27 @@ def _snapshot(offer: Offer) -> dict:
     }
 
 
-def _commit(offer: Offer) -> None:
-    """Commit the change with the `offers` counter bumped in the same transaction, then tell
-    the subscribers (the matching index of this process)."""
+def _saved(offer: Offer, action: str) -> None:
+    """Inside the change's transaction: bump the `offers` counter and tell the subscribers
+    (reconciliation of the trip's bookings, SMS), which only add to the session. The caller
+    (the edge) commits once; this process's matching index follows from an after-commit hook
+    registered by its subscriber."""
     counters.bump("offers")
-    stamp = counters.read("offers")
-    db.session.commit()
-    offer_saved.send(current_app._get_current_object(), offer=offer, stamp=stamp)
+    db.session.flush()
+    offer_saved.send(current_app._get_current_object(), offer=offer, action=action)
+
+
+def lock_offer(offer_id: int) -> Offer | None:
+    """The trip, locked for this transaction and re-read, so every change to it and to its
+    bookings is decided on its current state: `SELECT … FOR UPDATE` on PostgreSQL; on SQLite
+    a no-op write to the row, which takes the database's single writer lock now rather than
+    at the action's first real write (its reads would otherwise be older than its writes)."""
+    if db.engine.dialect.name == "sqlite":
+        db.session.execute(db.update(Offer).where(Offer.id == offer_id)
+                           .values(id=Offer.id, updated_at=Offer.updated_at)
+                           .execution_options(synchronize_session=False))
+    return db.session.scalar(tx.lock(db.select(Offer).where(Offer.id == offer_id))
+                             .execution_options(populate_existing=True))
 
 
 def create_offer(driver: Driver, data: OfferInput, actor_id: int | None,
@@ -97,23 +110,24 @@ def create_offer(driver: Driver, data: OfferInput, actor_id: int | None,
     db.session.add(offer)
     db.session.flush()
     audit.record(actor_id, "offer", offer.id, "created", _snapshot(offer))
-    _commit(offer)
+    _saved(offer, "created")
     return offer
 
 
 def update_offer(offer: Offer, data: OfferInput, actor_id: int | None,
                  now: datetime | None = None) -> Offer:
-    if offer.status == OfferStatus.CANCELLED:
-        raise OfferStateError("Ce trajet est annulé : il ne peut plus être modifié.")
     errors = validate_offer(data, now or utcnow())
     if errors:
         raise OfferValidationError(errors)
+    offer = lock_offer(offer.id) or offer
+    if offer.status == OfferStatus.CANCELLED:
+        raise OfferStateError("Ce trajet est annulé : il ne peut plus être modifié.")
     before = _snapshot(offer)
     _apply(offer, data)
     after = _snapshot(offer)
     changes = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
     audit.record(actor_id, "offer", offer.id, "updated", changes or None)
-    _commit(offer)
+    _saved(offer, "updated")
     return offer
 
 
@@ -134,13 +148,14 @@ def change_status(offer: Offer, action: str, actor_id: int | None, reason: str |
     if action not in _TRANSITIONS:
         raise OfferStateError("Action inconnue.")
     allowed, target = _TRANSITIONS[action]
+    offer = lock_offer(offer.id) or offer
     if offer.status not in allowed:
         raise OfferStateError(_STATE_MESSAGES[action])
     before = offer.status
     offer.status = target
     audit.record(actor_id, "offer", offer.id, action,
                  {"status": [before.value, target.value]}, reason=reason)
-    _commit(offer)
+    _saved(offer, action)
     return offer
 
 

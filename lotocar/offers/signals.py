@@ -1,8 +1,13 @@
-"""Signals other features subscribe to (the matching index, later the booking queue)."""
+"""Signals other features subscribe to.
+
+One rule for signals: they fire INSIDE the transaction of the change, and their handlers
+only add to the session (never commit); the edge commits the change and its consequences
+together. Work that must follow the commit registers an after-commit hook (core.tx).
+"""
 from blinker import Namespace
 
 _signals = Namespace()
 
-# sent after a trip was created, changed, paused, resumed or cancelled and committed;
-# sender = the Flask app, kwargs: offer, stamp (the new `offers` change counter)
+# sent after a trip was created, changed, paused, resumed or cancelled (flushed, not yet
+# committed); sender = the Flask app, kwargs: offer, action
 offer_saved = _signals.signal("offer-saved")

@@ -8,6 +8,7 @@ from lotocar.auth.models import Role
 from lotocar.bookings import operations as bookings
 from lotocar.bookings.models import Booking
 from lotocar.candidates.operations import serving_counts
+from lotocar.core import tx
 from lotocar.extensions import db
 from lotocar.offers import operations as ops
 from lotocar.offers.forms import OfferForm, StatusForm
@@ -35,17 +36,19 @@ def my_trips():
 
 
 def _save(form: OfferForm, offer=None):
-    """Validate, then create or update; returns the saved offer or None (errors on the form)."""
+    """Validate, then create or update — the trip and everything it causes (bookings kept,
+    moved or cancelled, SMS, flags) in one transaction; returns the saved offer or None
+    (errors on the form, nothing saved)."""
     if not form.validate_on_submit():
         return None
     data = form.to_input()
     try:
         if offer is None:
-            return ops.create_offer(current_driver(), data, current_user.id)
-        return ops.update_offer(offer, data, current_user.id)
+            return tx.atomic(lambda: ops.create_offer(current_driver(), data, current_user.id))
+        return tx.atomic(lambda: ops.update_offer(offer, data, current_user.id))
     except ops.OfferValidationError as exc:
         form.add_errors(exc.errors)
-    except ops.OfferStateError as exc:
+    except (ops.OfferStateError, bookings.BookingError) as exc:
         flash(str(exc), "error")
     return None
 
@@ -87,8 +90,8 @@ def change_status(offer_id: int, action: str):
     if not form.validate_on_submit():
         abort(400)
     try:
-        ops.change_status(offer, action, current_user.id)
-    except ops.OfferStateError as exc:
+        tx.atomic(lambda: ops.change_status(offer, action, current_user.id))
+    except (ops.OfferStateError, bookings.BookingError) as exc:
         flash(str(exc), "error")
     else:
         flash({"pause": "Trajet mis en pause.", "resume": "Trajet repris.",
@@ -110,10 +113,10 @@ def answer(booking_id: int, action: str):
     if not StatusForm().validate_on_submit():
         abort(400)
     try:
-        bookings.transition(booking.id, DRIVER_ACTIONS[action], current_user.id,
-                            {"accept": "Accepté par le conducteur (site)",
-                             "decline": "Refusé par le conducteur (site)",
-                             "cancel": "Annulé par le conducteur (site)"}[action])
+        tx.atomic(lambda: bookings.transition(booking.id, DRIVER_ACTIONS[action], current_user.id,
+                                              {"accept": "Accepté par le conducteur (site)",
+                                               "decline": "Refusé par le conducteur (site)",
+                                               "cancel": "Annulé par le conducteur (site)"}[action]))
     except bookings.BookingError as exc:
         flash(str(exc), "error")
     else:

@@ -89,7 +89,6 @@ def register(data: PassengerInput, operator_id: int | None) -> Passenger:
     db.session.flush()
     audit.record(operator_id, "passenger", passenger.id, "registered",
                  {"sms_consent": data.sms_consent, "home_insee": data.home_insee})
-    db.session.commit()
     return passenger
 
 
@@ -97,7 +96,6 @@ def update_notes(passenger: Passenger, notes: str | None, needs: str | None, ope
     passenger.notes = (notes or "").strip()[:2000] or None
     passenger.needs = (needs or "").strip()[:2000] or None
     audit.record(operator_id, "passenger", passenger.id, "notes_updated")
-    db.session.commit()
 
 
 def search(text: str, limit: int = 10) -> list[Passenger]:

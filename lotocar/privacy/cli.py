@@ -6,6 +6,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from lotocar.core import tx
 from lotocar.privacy import operations as ops
 
 privacy_cli = AppGroup("privacy", help="Personal data (RGPD): export, erasure, retention.")
@@ -20,7 +21,7 @@ def export(kind: str, person_id: int) -> None:
         data = ops.export_passenger(person_id) if kind == "passenger" else ops.export_driver(person_id)
     except ops.PrivacyError as exc:
         raise click.ClickException(str(exc)) from exc
-    ops.record_export(kind, person_id, None)
+    tx.atomic(lambda: ops.record_export(kind, person_id, None))
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
@@ -34,10 +35,8 @@ def delete(kind: str, person_id: int, reason: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Erase the personal data of {kind} {person_id}?", abort=True)
     try:
-        if kind == "passenger":
-            ops.anonymise_passenger(person_id, None, reason)
-        else:
-            ops.anonymise_driver(person_id, None, reason)
+        tx.atomic(lambda: ops.anonymise_passenger(person_id, None, reason) if kind == "passenger"
+                  else ops.anonymise_driver(person_id, None, reason))
     except ops.PrivacyError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{kind} {person_id}: personal data erased.")
@@ -49,7 +48,7 @@ def delete(kind: str, person_id: int, reason: str, yes: bool) -> None:
 def purge(months: int | None, dry_run: bool) -> None:
     """Anonymise people inactive for the retention period (the worker runs it nightly)."""
     months = months or int(current_app.config.get("PRIVACY_RETENTION_MONTHS", 24))
-    done = ops.purge_inactive(months=months, dry_run=dry_run)
+    done = tx.atomic(lambda: ops.purge_inactive(months=months, dry_run=dry_run))
     verb = "would be" if dry_run else "were"
     click.echo(f"{len(done['passengers'])} passengers and {len(done['drivers'])} drivers {verb} anonymised "
                f"(inactive for {months} months).")

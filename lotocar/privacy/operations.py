@@ -15,10 +15,14 @@ from lotocar.api.models import ApiToken
 from lotocar.audit import operations as audit
 from lotocar.audit.models import AuditEntry
 from lotocar.auth.models import PhoneCode, Role, User
+from lotocar.bookings import operations as bookings
 from lotocar.bookings.models import Booking
 from lotocar.core.timeutil import utcnow
 from lotocar.drivers.models import Driver
 from lotocar.extensions import db
+from lotocar.offers import operations as offer_ops
+from lotocar.requests import status as request_status
+from lotocar.requests.models import RequestStatus
 from lotocar.offers.models import Offer, OfferStatus
 from lotocar.passengers.models import Passenger
 from lotocar.requests.models import TripRequest
@@ -167,15 +171,12 @@ def anonymise_passenger(passenger_id: int, actor_id: int | None, reason: str) ->
         raise PrivacyError("Passager inconnu.")
     if person.anonymised_at is not None:
         return person
-    from lotocar.bookings import operations as bookings
-    from lotocar.requests.models import RequestStatus
-
     for request in db.session.scalars(db.select(TripRequest).where(TripRequest.passenger_id == person.id)):
         live = bookings.live_booking(request.id)
         if live is not None:
             bookings.transition(live.id, "cancel_by_passenger", actor_id, "Données effacées (RGPD)")
-        elif request.status in (RequestStatus.OPEN, RequestStatus.UNMET):
-            request.status = RequestStatus.CANCELLED
+        elif request_status.can(request, "cancelled") and request.status != RequestStatus.BOOKED:
+            request_status.move(request, "cancelled")
         _scrub_request(request)
     placeholder = f"anon-p{person.id}"
     _scrub_sms(person.phone, placeholder)
@@ -187,7 +188,6 @@ def anonymise_passenger(passenger_id: int, actor_id: int | None, reason: str) ->
     person.sms_consent_by_id = None
     person.anonymised_at = utcnow()
     audit.record(actor_id, "passenger", person.id, "anonymised", reason=reason)
-    db.session.commit()
     return person
 
 
@@ -198,8 +198,6 @@ def anonymise_driver(driver_id: int, actor_id: int | None, reason: str) -> Drive
     user = driver.user
     if user.anonymised_at is not None:
         return driver
-    from lotocar.offers import operations as offer_ops
-
     for offer in db.session.scalars(db.select(Offer).where(Offer.driver_id == driver.id)):
         if offer.status != OfferStatus.CANCELLED:
             offer_ops.change_status(offer, "cancel", actor_id, "Données effacées (RGPD)")
@@ -224,7 +222,6 @@ def anonymise_driver(driver_id: int, actor_id: int | None, reason: str) -> Drive
     driver.notes = None
     driver.consent_contact = False
     audit.record(actor_id, "user", user.id, "anonymised", reason=reason)
-    db.session.commit()
     return driver
 
 
@@ -276,11 +273,9 @@ def purge_inactive(now: datetime | None = None, months: int = RETENTION_MONTHS,
         for did in stale_drivers:
             anonymise_driver(did, None, reason)
         db.session.execute(db.delete(PhoneCode).where(PhoneCode.created_at < now - timedelta(days=1)))
-        db.session.commit()
     return {"passengers": stale_passengers, "drivers": stale_drivers}
 
 
 def record_export(kind: str, person_id: int, actor_id: int | None) -> None:
     entity = "passenger" if kind == "passenger" else "driver"
     audit.record(actor_id, entity, person_id, "personal_data_exported")
-    db.session.commit()

@@ -8,7 +8,7 @@ from lotocar.audit import operations as audit
 from lotocar.communes.models import Commune
 from lotocar.core.timeutil import PARIS, local_to_utc, to_local, utcnow
 from lotocar.extensions import db
-from lotocar.offers.rules import PlaceInput, _check_place
+from lotocar.core.places import PlaceInput, check_place
 from lotocar.passengers.models import Passenger
 from lotocar.requests.models import RequestMode, RequestReason, RequestStatus, TripRequest
 
@@ -64,8 +64,8 @@ def validate(data: RequestInput, now: datetime, check_passenger: bool = True) ->
     errors: dict[str, str] = {}
     if check_passenger and (data.passenger_id is None or db.session.get(Passenger, data.passenger_id) is None):
         errors["passenger_id"] = "Passager inconnu."
-    _check_place("origin", data.origin, errors)
-    _check_place("destination", data.destination, errors)
+    check_place("origin", data.origin, errors)
+    check_place("destination", data.destination, errors)
     if data.origin.insee and data.origin.insee == data.destination.insee and (
             data.origin.lat is None or (data.origin.lat, data.origin.lon) == (data.destination.lat, data.destination.lon)):
         errors["destination"] = "L'arrivée doit être différente du départ."
@@ -128,23 +128,7 @@ def create_request(data: RequestInput, operator_id: int | None,
         back = _make(data, data.return_mode, data.return_at, data.destination, data.origin, operator_id)
         back.return_of_id = outbound.id
         audit.record(operator_id, "request", back.id, "created", {"return_of": outbound.id})
-    db.session.commit()
     return outbound, back
-
-
-def cancel_request(request: TripRequest, operator_id: int | None, reason: str | None) -> None:
-    from lotocar.bookings import operations as bookings
-
-    live = bookings.live_booking(request.id)
-    if live is not None:
-        bookings.transition(live.id, "cancel_by_passenger", operator_id, reason)
-        return
-    if request.status not in (RequestStatus.OPEN, RequestStatus.UNMET):
-        raise bookings.BookingError("Cette demande ne peut plus être annulée.", "invalid_state")
-    request.status = RequestStatus.CANCELLED
-    bookings.flag_request(request, None)
-    audit.record(operator_id, "request", request.id, "cancelled", reason=reason)
-    db.session.commit()
 
 
 def local_target(request: TripRequest) -> datetime:
