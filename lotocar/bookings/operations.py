@@ -24,6 +24,7 @@ from lotocar.core import clock
 from lotocar.audit import operations as audit
 from lotocar.bookings.models import LIVE, Booking, BookingStatus, OfferDay
 from lotocar.bookings.signals import booking_changed
+from lotocar.contributions import operations as contributions
 from lotocar.core.timeutil import PARIS, utcnow
 from lotocar.extensions import db
 from lotocar.offers.models import Offer, OfferStatus
@@ -205,6 +206,8 @@ def transition(booking_id: int, action: str, actor_id: int | None, reason: str |
     if target == S.CONFIRMED:
         request.status = RequestStatus.BOOKED
         request.handled_at = utcnow()
+        # issue #18: the participation is fixed on the booking now; later rate changes never move it
+        contributions.fix_at_confirmation(booking, actor_id)
     elif target == S.DONE:
         request.status = RequestStatus.DONE
     elif target == S.CANCELLED_BY_PASSENGER:
