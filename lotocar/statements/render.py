@@ -110,16 +110,18 @@ def to_pdf(st: Statement, operator_phone: str = "") -> bytes:
             pdf.cell(width, 7, text, border=1, align=align)
         pdf.ln(7)
     pdf.set_font("helvetica", "B", 10)
-    total = [f"Total : {len(st.rides)} trajet(s)", "", f"{st.passengers} passager(s)",
-             _km(st.km_with_passengers), _km(st.detour_km), format_eur(st.contributions_cents)]
-    for (title, width), value in zip(COLUMNS, total):
-        pdf.cell(width, 8, value, border=1, align="R" if title.startswith(("km", "Participation")) else "L")
+    widths = [w for _t, w in COLUMNS]
+    total = [(f"Total : {len(st.rides)} trajet(s)", widths[0] + widths[1], "L"),
+             (f"{st.passengers} passager(s)", widths[2], "L"), (_km(st.km_with_passengers), widths[3], "R"),
+             (_km(st.detour_km), widths[4], "R"), (format_eur(st.contributions_cents), widths[5], "R")]
+    for value, width, align in total:
+        pdf.cell(width, 8, value, border=1, align=align)
     pdf.ln(12)
     pdf.set_font("helvetica", size=9)
     pdf.multi_cell(0, 5, (
         "Participations suggérées par le service et versées directement par les passagers au conducteur : "
         "un partage des frais du trajet, sans bénéfice (covoiturage). Un trajet gratuit (choix du conducteur "
-        "ou passager exonéré) figure avec 0. km avec passagers : distance parcourue avec au moins un "
+        "ou passager exonéré) figure comme « gratuit ». km avec passagers : distance parcourue avec au moins un "
         "passager à bord ; km de détour : distance ajoutée au trajet prévu pour les prendre."))
     pdf.ln(2)
     contact = f" Questions : {operator_phone}." if operator_phone else ""
