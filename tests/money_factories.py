@@ -30,6 +30,7 @@ class Pax:
     pickup: time
     dropoff: time
     phone: str | None = None
+    origin_point: tuple[float, float] | None = None  # a precise meeting point (else the town hall)
 
 
 def driver(first="Jean", last="Delmas", home=LUZECH) -> User:
@@ -73,7 +74,8 @@ def run(user: User, day: date, departure: time, riders: list[Pax], origin=LUZECH
         request = TripRequest(passenger_id=person.id, mode=RequestMode.LEAVE_AFTER,
                               target_at=pickup.astimezone(timezone.utc), flexibility_min=30,
                               reason=RequestReason.MEDICAL, status=RequestStatus.OPEN)
-        request.set_place("origin", commune(pax.origin))
+        lat, lon = pax.origin_point or (None, None)
+        request.set_place("origin", commune(pax.origin), None, lat, lon)
         request.set_place("destination", commune(pax.destination))
         db.session.add(request)
         db.session.commit()
