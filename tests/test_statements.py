@@ -4,6 +4,7 @@ at as an image (poppler's pdftoppm) and as text, the CSV; operators print any dr
 from __future__ import annotations
 
 import csv
+import json
 import io
 import shutil
 import subprocess
@@ -188,3 +189,36 @@ def test_month_parsing():
     for bad in ("2026-00", "2026-13", "26-11", "", "2026/11", "1999-01"):
         with pytest.raises(st_ops.StatementError):
             st_ops.Month.parse(bad)
+
+
+def test_statistics_show_contributions_per_month_and_per_epci_and_exports_carry_them(app, runner, client,
+                                                                                     november, staff, tmp_path):
+    from lotocar.stats.filters import parse_scope
+    from lotocar.stats import operations as stats
+
+    fixed = {b: db.session.get(BookingContribution, b).amount_cents for b in november["tour"] + november["alone"]}
+    rose = db.session.scalar(db.select(BookingContribution.amount_cents).order_by(BookingContribution.booking_id.desc()))
+    data = stats.dashboard(parse_scope({"du": "2026-11-01", "au": "2026-11-30", "epci": ""}))
+    [month] = [m for m in data.months if m["month"] == "2026-11"]
+    total = sum(fixed.values()) + rose
+    assert month["contributions_eur"] == round(total / 100, 2) == data.summary.contributions_eur
+    by_epci = {row["epci"]: row for row in data.contributions_by_epci}
+    douelle, mercues = commune(DOUELLE).epci_siren, commune(MERCUES).epci_siren
+    assert douelle == mercues  # both in the CA du Grand Cahors: Odette ×2, Paul and Rose
+    assert by_epci[douelle]["rides"] == 4 and by_epci[douelle]["contributions_eur"] == round(total / 100, 2)
+    cli = runner.invoke(args=["stats", "summary", "--du", "2026-11-01", "--au", "2026-11-30"])
+    assert json.loads(cli.output)["summary"]["contributions_eur"] == round(total / 100, 2)
+    login_as(client, staff["operator"])
+    page = client.get("/statistiques/?du=2026-11-01&au=2026-11-30").get_data(as_text=True)
+    assert "Participations aux frais" in page and 'id="participations-epci"' in page
+    assert f"{total // 100},{total % 100:02d} €" in page
+    out = tmp_path / "trajets.csv"
+    runner.invoke(args=["stats", "export", "trajets", "--du", "2026-11-01", "--au", "2026-11-30", "-o", str(out)])
+    rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8").lstrip("\ufeff")), delimiter=";"))
+    assert rows[0][-1] == "participation_eur"
+    assert sorted(r[-1] for r in rows[1:]) == sorted(
+        f"{c // 100},{c % 100:02d}" for c in [*fixed.values(), rose])
+    out = tmp_path / "reservations.csv"
+    runner.invoke(args=["stats", "export", "reservations", "--du", "2026-11-01", "--au", "2026-11-30", "-o", str(out)])
+    rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8").lstrip("\ufeff")), delimiter=";"))
+    assert rows[0][-1] == "participation_eur" and len(rows) == 6  # 5 bookings, the cancelled one with its amount
