@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -44,7 +44,7 @@ class FakeRegister:
     def _rules(self, payload: dict) -> list[str]:
         labels = []
         start = datetime.fromisoformat(payload["start"]["datetime"])
-        if datetime.now(timezone.utc) - start > timedelta(hours=24):
+        if datetime.now(UTC) - start > timedelta(hours=24):
             labels.append("expired")
         if payload["distance"] < 2000:
             labels.append("distance_too_short")
@@ -74,7 +74,7 @@ class FakeRegister:
                     return False
                 return True
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 if self.path != "/v3/journeys":
                     return self._reply(404, {"error": {"message": "Not found"}})
                 if not self._authorised():
@@ -101,9 +101,9 @@ class FakeRegister:
                     return self._reply(422, {"error": {"code": -32422, "message": "Unprocessable Entity",
                                                        "data": {"terms_violation_labels": labels}}})
                 self._reply(201, {"operator_journey_id": jid,
-                                  "created_at": datetime.now(timezone.utc).isoformat()})
+                                  "created_at": datetime.now(UTC).isoformat()})
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if not self.path.startswith("/v3/journeys/"):
                     return self._reply(404, {"error": {"message": "Not found"}})
                 if not self._authorised():

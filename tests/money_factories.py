@@ -4,7 +4,7 @@ state machine (so the participation is fixed as in production)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time
 
 from lotocar.auth.models import Role, User
 from lotocar.bookings import operations as bookings
@@ -14,7 +14,12 @@ from lotocar.drivers.models import Driver
 from lotocar.extensions import db
 from lotocar.offers.models import Offer, OfferKind, OfferStatus
 from lotocar.passengers.models import Passenger
-from lotocar.requests.models import RequestMode, RequestReason, RequestStatus, TripRequest
+from lotocar.requests.models import (
+    RequestMode,
+    RequestReason,
+    RequestStatus,
+    TripRequest,
+)
 from tests.factories import commune
 
 LUZECH, DOUELLE, MERCUES, CAHORS, CAILLAC = "46182", "46088", "46191", "46042", "46044"
@@ -61,7 +66,7 @@ def run(user: User, day: date, departure: time, riders: list[Pax], origin=LUZECH
     """One run of a one-off trip with these passengers; returns their booking ids."""
     dep = datetime.combine(day, departure, tzinfo=PARIS)
     offer = Offer(driver_id=user.driver.id, kind=OfferKind.ONE_OFF, status=OfferStatus.ACTIVE,
-                  departure_at=dep.astimezone(timezone.utc), local_time=departure, first_date=day,
+                  departure_at=dep.astimezone(UTC), local_time=departure, first_date=day,
                   last_date=day, seats=4, max_detour_min=15)
     offer.set_place("origin", commune(origin))
     offer.set_place("destination", commune(destination))
@@ -72,7 +77,7 @@ def run(user: User, day: date, departure: time, riders: list[Pax], origin=LUZECH
         person = passenger(pax.first, pax.last, pax.origin, pax.phone)
         pickup = datetime.combine(day, pax.pickup, tzinfo=PARIS)
         request = TripRequest(passenger_id=person.id, mode=RequestMode.LEAVE_AFTER,
-                              target_at=pickup.astimezone(timezone.utc), flexibility_min=30,
+                              target_at=pickup.astimezone(UTC), flexibility_min=30,
                               reason=RequestReason.MEDICAL, status=RequestStatus.OPEN)
         lat, lon = pax.origin_point or (None, None)
         request.set_place("origin", commune(pax.origin), None, lat, lon)
@@ -80,8 +85,8 @@ def run(user: User, day: date, departure: time, riders: list[Pax], origin=LUZECH
         db.session.add(request)
         db.session.commit()
         booking = bookings.propose(bookings.Proposal(
-            request_id=request.id, offer_id=offer.id, day=day, pickup_at=pickup.astimezone(timezone.utc),
-            dropoff_at=datetime.combine(day, pax.dropoff, tzinfo=PARIS).astimezone(timezone.utc),
+            request_id=request.id, offer_id=offer.id, day=day, pickup_at=pickup.astimezone(UTC),
+            dropoff_at=datetime.combine(day, pax.dropoff, tzinfo=PARIS).astimezone(UTC),
             detour_min=2), actor_id=None)
         if confirm:
             bookings.transition(booking.id, "accept", None)

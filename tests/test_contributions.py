@@ -137,8 +137,6 @@ def test_driver_choice_on_his_page_and_by_an_operator_is_audited(app, client, ma
     assert bad.status_code == 200 and "Choisissez « Gratuit » ou « Participation suggérée »" in html.unescape(bad.get_data(as_text=True))
     assert contrib.driver_mode(driver.driver.id) == "free"
     # an operator sets it back, from the driver's console page
-    from lotocar.auth.models import User
-
     login_as(client, staff["operator"])
     token = csrf_token(client, f"/console/conducteurs/{driver.driver.id}")
     client.post(f"/console/conducteurs/{driver.driver.id}/participation", data={"mode": "suggested", "csrf_token": token})
@@ -150,8 +148,6 @@ def test_driver_choice_on_his_page_and_by_an_operator_is_audited(app, client, ma
 
 
 def test_exempt_passenger_pays_nothing_and_the_reason_is_recorded(app, client, make_driver, staff):
-    from lotocar.auth.models import User
-
     driver, offer, req = _candidate_world(make_driver)
     login_as(client, staff["operator"])
     page = f"/console/passagers/{req.passenger_id}"
@@ -200,8 +196,6 @@ def test_free_ride_confirmation_says_so_and_long_texts_fit_two_segments():
 
 
 def test_driver_page_and_console_booking_show_the_amount(app, client, make_driver, staff):
-    from lotocar.auth.models import User
-
     driver, offer, req = _candidate_world(make_driver)
     cents = expected_cents(douelle_cahors_km(app))
     booking = _confirm(req, offer)

@@ -20,9 +20,18 @@ from lotocar.rpc import operations as rpc
 from lotocar.rpc.client import RegisterClient
 from lotocar.rpc.models import JourneyStatus, RpcJourney
 from tests.conftest import login_as
-from tests.fake_rpc import FakeRegister
 from tests.factories import commune
-from tests.money_factories import CAHORS, DOUELLE, MERCUES, Pax, driver, get, mark_done, run
+from tests.fake_rpc import FakeRegister
+from tests.money_factories import (
+    CAHORS,
+    DOUELLE,
+    MERCUES,
+    Pax,
+    driver,
+    get,
+    mark_done,
+    run,
+)
 from tests.test_api_openapi import staff  # noqa: F401  (fixture)
 
 J = JourneyStatus
@@ -75,7 +84,7 @@ def test_done_ride_becomes_a_class_a_journey_valid_against_the_schema(app, trave
     assert payload["passenger"]["contribution"] == payload["driver"]["revenue"] == fixed.amount_cents > 0
     assert payload["passenger"]["seats"] == 1
     identity = payload["passenger"]["identity"]
-    assert identity["identity_key"] == hashlib.sha256("+33698765432-MARTY".encode()).hexdigest()
+    assert identity["identity_key"] == hashlib.sha256(b"+33698765432-MARTY").hexdigest()
     assert paul.payload["passenger"]["identity"]["identity_key"] == journeys.identity_key(
         get(ids[1]).request.passenger.phone, "BESSIERES")
     assert identity["phone_trunc"] == "+336987654"

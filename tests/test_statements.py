@@ -4,8 +4,8 @@ at as an image (poppler's pdftoppm) and as text, the CSV; operators print any dr
 from __future__ import annotations
 
 import csv
-import json
 import io
+import json
 import shutil
 import subprocess
 from datetime import date, datetime, time
@@ -18,11 +18,19 @@ from lotocar.contributions.pricing import format_eur
 from lotocar.core.timeutil import PARIS
 from lotocar.extensions import db
 from lotocar.statements import operations as st_ops
-from lotocar.statements import render
 from matching import Point, StraightLineRouter
 from tests.conftest import login_as
 from tests.factories import commune
-from tests.money_factories import CAHORS, DOUELLE, LUZECH, MERCUES, Pax, driver, mark_done, run
+from tests.money_factories import (
+    CAHORS,
+    DOUELLE,
+    LUZECH,
+    MERCUES,
+    Pax,
+    driver,
+    mark_done,
+    run,
+)
 from tests.test_api_openapi import staff  # noqa: F401  (fixture)
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -62,7 +70,7 @@ def november(app, travel):
 
 def _expected(app):
     road = StraightLineRouter(app.config["ROUTER_CIRCUITY"], app.config["ROUTER_SPEED_KMH"])
-    leg = lambda a, b: road.leg(_pt(a), _pt(b)).km  # noqa: E731
+    leg = lambda a, b: road.leg(_pt(a), _pt(b)).km
     bare = leg(LUZECH, CAHORS)
     tour_with = leg(DOUELLE, MERCUES) + leg(MERCUES, CAHORS)
     tour_detour = leg(LUZECH, DOUELLE) + leg(DOUELLE, MERCUES) + leg(MERCUES, CAHORS) - bare
@@ -193,8 +201,8 @@ def test_month_parsing():
 
 def test_statistics_show_contributions_per_month_and_per_epci_and_exports_carry_them(app, runner, client,
                                                                                      november, staff, tmp_path):
-    from lotocar.stats.filters import parse_scope
     from lotocar.stats import operations as stats
+    from lotocar.stats.filters import parse_scope
 
     fixed = {b: db.session.get(BookingContribution, b).amount_cents for b in november["tour"] + november["alone"]}
     rose = db.session.scalar(db.select(BookingContribution.amount_cents).order_by(BookingContribution.booking_id.desc()))

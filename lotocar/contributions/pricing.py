@@ -1,9 +1,9 @@
 """The suggested amount of a ride: pure arithmetic on the service settings (no I/O)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Mapping
 
 
 @dataclass(frozen=True)

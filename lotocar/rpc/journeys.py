@@ -59,7 +59,7 @@ def _name_key(last_name: str) -> str:
 
 def identity_key(phone_e164: str, last_name: str) -> str:
     """SHA-256 hex of '<E.164 phone>-<LAST NAME>' (upper case, accents removed, spaces folded)."""
-    return hashlib.sha256(f"{phone_e164.strip()}-{_name_key(last_name)}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{phone_e164.strip()}-{_name_key(last_name)}".encode()).hexdigest()
 
 
 def operator_user_id(kind: str, person_id: int) -> str:

@@ -5,7 +5,6 @@ import logging
 from datetime import date, datetime, timedelta
 
 from flask import Flask, current_app
-from sqlalchemy.exc import IntegrityError
 
 from lotocar.bookings.models import Booking, BookingStatus
 from lotocar.core.timeutil import local_to_utc, utcnow
@@ -86,11 +85,10 @@ def record_done(booking: Booking, now: datetime | None = None) -> RpcJourney | N
 
 
 def on_booking_changed(sender, booking: Booking, old, new, **_: object) -> None:
+    """A ride marked done: its proof row, in the same transaction. Only one actor can win the
+    compare-and-set to `done`, so the row is written once (a replayed event finds it)."""
     if new == BookingStatus.DONE:
-        try:
-            record_done(booking)
-        except IntegrityError:  # the same event replayed: the row exists
-            log.info("proof of booking %s already recorded", booking.id)
+        record_done(booking)
 
 
 def _client(app: Flask) -> RegisterClient:

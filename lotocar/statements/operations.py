@@ -8,8 +8,6 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy.orm import joinedload
 
-from matching import Point
-
 from lotocar.bookings.models import Booking, BookingStatus
 from lotocar.contributions import operations as contributions
 from lotocar.core.timeutil import MONTH_NAMES_FR, to_local
@@ -17,6 +15,7 @@ from lotocar.drivers.models import Driver
 from lotocar.extensions import db
 from lotocar.offers.models import Offer
 from lotocar.requests.models import TripRequest
+from matching import Point
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
