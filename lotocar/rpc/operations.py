@@ -206,6 +206,18 @@ def overdue_rides(now: datetime | None = None, hours: int | None = None) -> list
         .order_by(Booking.pickup_at)))
 
 
+def overdue_count(now: datetime | None = None) -> int:
+    now = now or utcnow()
+    hours = int(current_app.config.get("RPC_DONE_WARNING_HOURS", 20))
+    return db.session.scalar(db.select(db.func.count(Booking.id)).where(
+        Booking.status == BookingStatus.CONFIRMED, Booking.pickup_at <= now - timedelta(hours=hours))) or 0
+
+
+def attention_count() -> int:
+    return db.session.scalar(db.select(db.func.count(RpcJourney.id)).where(
+        RpcJourney.status.in_((J.REFUSED, J.BLOCKED, J.FAILED)))) or 0
+
+
 def needing_attention() -> list[RpcJourney]:
     return list(db.session.scalars(
         db.select(RpcJourney).where(RpcJourney.status.in_((J.REFUSED, J.BLOCKED, J.FAILED)))

@@ -30,7 +30,7 @@ def _alerts() -> dict[str, int]:
     """For the console's navigation: rides to mark done, proofs refused (cheap counts)."""
     if not current_user.is_authenticated or current_user.role not in STAFF:
         return {"overdue": 0, "refused": 0}
-    return {"overdue": len(ops.overdue_rides()), "refused": len(ops.needing_attention())}
+    return {"overdue": ops.overdue_count(), "refused": ops.attention_count()}
 
 
 def init_app(app: Flask) -> None:
