@@ -22,6 +22,9 @@ BLUEPRINTS = [
     "lotocar.console.views",
     "lotocar.stats.views",
     "lotocar.notifications.views",
+    "lotocar.contributions.views",
+    "lotocar.statements.views",
+    "lotocar.rpc.views",
 ]
 
 
@@ -72,6 +75,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     matching_service.init_app(app)
     reactions.init_app(app)  # trip changes reconciled inside their transaction
+
+    from lotocar import rpc
+    from lotocar.contributions import views as contribution_views
+    from lotocar.rpc import views as rpc_views
+
+    rpc.init_app(app)  # proofs: a journey row when a ride is marked done; the worker's sender
+    contribution_views.init_app(app)
+    rpc_views.init_app(app)
 
     from lotocar.web import register_web
 

@@ -11,6 +11,8 @@ def register_cli(app: Flask) -> None:
     from lotocar.jobs import worker_command
     from lotocar.notifications.cli import sms_cli
     from lotocar.privacy.cli import privacy_cli
+    from lotocar.rpc.cli import rpc_cli
+    from lotocar.statements.cli import statements_cli
 
     app.cli.add_command(communes_cli)
     app.cli.add_command(demo_cli)
@@ -18,3 +20,5 @@ def register_cli(app: Flask) -> None:
     sms_cli.add_command(worker_command)  # `flask sms worker`: the top-level edge, above privacy
     app.cli.add_command(sms_cli)
     app.cli.add_command(privacy_cli)
+    app.cli.add_command(statements_cli)
+    app.cli.add_command(rpc_cli)

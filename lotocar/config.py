@@ -111,6 +111,20 @@ def load_config(instance_path: str) -> dict[str, object]:
         "OSRM_TIMEOUT_S": _float("OSRM_TIMEOUT_S", 2.0),
         "MATCHING_HORIZON_DAYS": _int("MATCHING_HORIZON_DAYS", 42),
         "PRIVACY_RETENTION_MONTHS": _int("PRIVACY_RETENTION_MONTHS", 24),
+        # Cost participation (lotocar.contributions): suggested amount per ride, in euros.
+        "CONTRIBUTION_ENABLED": _bool("CONTRIBUTION_ENABLED", True),
+        "CONTRIBUTION_EUR_PER_KM": _float("CONTRIBUTION_EUR_PER_KM", 0.10),
+        "CONTRIBUTION_MIN_EUR": _float("CONTRIBUTION_MIN_EUR", 1.0),
+        "CONTRIBUTION_MAX_EUR": _float("CONTRIBUTION_MAX_EUR", 10.0),
+        "CONTRIBUTION_ROUNDING_EUR": _float("CONTRIBUTION_ROUNDING_EUR", 0.50),
+        # Carpool proof register (lotocar.rpc): sent by the worker when both are set.
+        "RPC_API_URL": os.environ.get("RPC_API_URL", "").rstrip("/"),
+        "RPC_TOKEN": os.environ.get("RPC_TOKEN", ""),
+        "RPC_TIMEOUT_S": _float("RPC_TIMEOUT_S", 10.0),
+        "RPC_INTERVAL_S": _float("RPC_INTERVAL_S", 60.0),
+        "RPC_MAX_ATTEMPTS": _int("RPC_MAX_ATTEMPTS", 8),
+        "RPC_RETRY_BASE_S": _int("RPC_RETRY_BASE_S", 60),
+        "RPC_DONE_WARNING_HOURS": _int("RPC_DONE_WARNING_HOURS", 20),
         # Front end
         "NODE_MODULES": os.environ.get("NODE_MODULES", str(PROJECT_ROOT / "node_modules")),
         "DSFR_DIST": os.environ.get(

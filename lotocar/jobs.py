@@ -54,6 +54,20 @@ def run_forever(app: Flask, interval: float | None = None, worker_id: str | None
 
     scheduler.add_job(tick, IntervalTrigger(seconds=interval), id="sms-outbox", next_run_time=clock.system_now_utc())
 
+    # periodic jobs other features registered in app.extensions["worker_jobs"] (e.g. the proofs
+    # sender): (id, callable(app), seconds); each failure is logged, the next run tries again
+    for job_id, job, seconds in app.extensions.get("worker_jobs", []):
+        def run_job(job=job, job_id=job_id) -> None:
+            if stop.is_set():
+                return
+            try:
+                job(app)
+            except Exception:
+                log.exception("worker job %s failed; it runs again at the next interval", job_id)
+
+        scheduler.add_job(run_job, IntervalTrigger(seconds=seconds), id=job_id,
+                          next_run_time=clock.system_now_utc())
+
     def nightly() -> None:
         if stop.is_set():
             return

@@ -305,6 +305,20 @@ ACCESS: dict[tuple[str, str], Row] = {
     ("stats.export_csv", "GET"): Row("/statistiques/exports/demandes.csv", STAFF),
     ("stats.export_full", "POST"): Row("/statistiques/exports/reservations/complet", ADMIN,
                                        lambda w, r: {"motif": "Contrôle annuel du financeur"}),
+    # cost participation (issue #18): a driver's own choice; operators for any driver / passenger
+    ("contributions.my_mode", "POST"): Row("/mes-trajets/participation", DRIVER, lambda w, r: {"mode": "free"}),
+    ("contributions.driver_mode", "POST"): Row("/console/conducteurs/{w.driver_a}/participation", STAFF,
+                                               lambda w, r: {"mode": "free"}),
+    ("contributions.exemption", "POST"): Row("/console/passagers/{w.passenger}/exoneration", STAFF,
+                                             lambda w, r: {"exempt": "y", "reason": "Critères sociaux (CCAS)"}),
+    # drivers' statements: their own; operators print anyone's
+    ("statements.my_statement", "GET"): Row("/mon-releve/?mois=2026-11", DRIVER),
+    ("statements.my_statement_file", "GET"): Row("/mon-releve/2026-11.pdf", DRIVER),
+    ("statements.driver_statement", "GET"): Row("/console/conducteurs/{w.driver_a}/releve", STAFF),
+    ("statements.driver_statement_file", "GET"): Row("/console/conducteurs/{w.driver_a}/releve/2026-11.csv",
+                                                     STAFF),
+    # carpool proofs: operators
+    ("rpc.index", "GET"): Row("/console/preuves/", STAFF),
     # the JSON API: bearer tokens only (see test_api_tokens_on_real_rows for the tokens)
     ("api.list_communes", "GET"): Row("/api/v1/communes?q=cahors", API),
     ("api.create_driver", "POST"): Row("/api/v1/drivers", API, lambda w, r: {

@@ -48,6 +48,15 @@ INT = {"type": "integer"}
 ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 NUMBER = {"type": "number"}
 BOOL = {"type": "boolean"}
+CONTRIBUTION_EUR = {
+    "type": "number", "minimum": 0,
+    "description": "Suggested cost participation of the passenger for this ride, in euros with 2 "
+                   "decimals (0 for a free ride): the passenger's road km × CONTRIBUTION_EUR_PER_KM, "
+                   "rounded, within the per-ride bounds. Fixed on the booking at confirmation."}
+CONTRIBUTION_BASIS = {
+    "type": "string", "enum": ["suggested", "driver_free", "exempt", "service_off"],
+    "description": "Why: suggested amount, the driver chose free rides, the passenger is exempt, or the "
+                   "service suggests no participation."}
 DATE = {"type": "string", "format": "date", "examples": ["2026-12-01"]}
 DATETIME = {"type": "string", "format": "date-time",
             "description": "ISO 8601 with the Europe/Paris offset.",
@@ -174,8 +183,12 @@ SCHEMAS: dict[str, Any] = {
         "seats_left": INT, "already_travelled": BOOL, "driver_first_name": STRING,
         "driver_commune": STRING, "driver_phone": STRING, "driver_phone_display": STRING,
         "trip": STRING, "reasons": {"type": "array", "items": STRING},
+        "contribution_eur": CONTRIBUTION_EUR,
+        "contribution_basis": CONTRIBUTION_BASIS,
+        "contribution_label": {**STRING, "description": "What the operator reads out, in French."},
+        "passenger_km": {**NUMBER, "description": "Passenger's road km, pickup → drop-off (the router's figure)."},
     }, ["rank", "offer_id", "driver_id", "date", "departure_at", "pickup_at", "dropoff_at",
-        "detour_minutes", "detour_km", "band", "seats_left"], closed=False,
+        "detour_minutes", "detour_km", "band", "seats_left", "contribution_eur"], closed=False,
         description="An occurrence of an offer that can serve the request, best first. More "
                     "informative fields may be added."),
     "CandidateList": obj({"request_id": ID, "count": INT,
@@ -189,9 +202,13 @@ SCHEMAS: dict[str, Any] = {
         "status_label": STRING, "request_id": ID, "offer_id": ID, "driver_id": ID, "passenger_id": ID,
         "date": DATE, "seats": INT, "pickup_at": nullable(DATETIME), "dropoff_at": nullable(DATETIME),
         "detour_minutes": nullable(NUMBER), "reason": nullable(STRING), "created_at": DATETIME,
-        "updated_at": DATETIME,
+        "updated_at": DATETIME, "contribution_eur": CONTRIBUTION_EUR,
+        "contribution_fixed": {**BOOL, "description": "True once confirmed: the amount is fixed on the "
+                                                      "booking and later rate changes never move it."},
+        "contribution_basis": CONTRIBUTION_BASIS,
     }, ["id", "status", "status_label", "request_id", "offer_id", "driver_id", "passenger_id", "date",
-        "seats", "pickup_at", "dropoff_at", "detour_minutes", "reason", "created_at", "updated_at"]),
+        "seats", "pickup_at", "dropoff_at", "detour_minutes", "reason", "created_at", "updated_at",
+        "contribution_eur", "contribution_fixed", "contribution_basis"]),
     "TransitionInput": obj({"reason": {**STRING, "maxLength": 300}}),
     "CancelInput": obj({
         "by": {"type": "string", "enum": CANCEL_BY, "default": "operator",

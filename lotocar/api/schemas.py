@@ -13,6 +13,7 @@ from typing import Any
 
 from lotocar.api.errors import ValidationError
 from lotocar.bookings.operations import STATUS_LABELS_FR
+from lotocar.contributions import operations as contributions
 from lotocar.communes import operations as communes
 from lotocar.core.guards import MAX_ROW_ID
 from lotocar.core.phones import format_phone
@@ -494,4 +495,11 @@ def booking_json(booking) -> dict[str, Any]:
         "detour_minutes": None if booking.detour_min is None else round(booking.detour_min, 1),
         "reason": booking.status_reason, "created_at": iso(booking.created_at),
         "updated_at": iso(booking.updated_at),
+        **_contribution_json(booking),
     }
+
+
+def _contribution_json(booking) -> dict[str, Any]:
+    quote = contributions.for_booking(booking)
+    return {"contribution_eur": quote.eur, "contribution_fixed": quote.fixed,
+            "contribution_basis": quote.basis}

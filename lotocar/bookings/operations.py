@@ -34,6 +34,7 @@ from lotocar.core import clock
 from lotocar.audit import operations as audit
 from lotocar.bookings.models import LIVE, Booking, BookingStatus, OfferDay
 from lotocar.bookings.signals import booking_changed, promise_changed
+from lotocar.contributions import operations as contributions
 from lotocar.core import tx
 from lotocar.core.timeutil import utcnow
 from lotocar.extensions import db
@@ -278,6 +279,8 @@ def transition(booking_id: int, action: str, actor_id: int | None, reason: str |
     db.session.refresh(request)
     if target == S.CONFIRMED:
         _move_request(request, "booking_confirmed")
+        # issue #18: the participation is fixed on the booking now; later rate changes never move it
+        contributions.fix_at_confirmation(booking, actor_id)
     elif target == S.DONE:
         _move_request(request, "ride_done")
     elif target == S.CANCELLED_BY_PASSENGER:

@@ -7,6 +7,7 @@ from lotocar.bookings import operations as bookings
 from lotocar.bookings.models import OfferDay
 from lotocar.candidates.reactions import reconcile_run
 from lotocar.candidates.service import service
+from lotocar.contributions import operations as contributions
 from lotocar.core.phones import format_phone
 from lotocar.drivers.models import Driver
 from lotocar.extensions import db
@@ -29,9 +30,11 @@ def ranked_candidates(request: TripRequest) -> dict:
     drivers = {d.id: d for d in db.session.scalars(
         db.select(Driver).options(selectinload(Driver.user), selectinload(Driver.home))
         .where(Driver.id.in_({c.driver_id for c in found})))} if found else {}
+    quotes = contributions.quotes_for_drivers(request, {c.driver_id for c in found}) if found else {}
     items = []
     for rank, cand in enumerate(found, start=1):
         offer, driver = offers[cand.offer_id], drivers[cand.driver_id]
+        quote = quotes[cand.driver_id]
         items.append({
             "rank": rank,
             "offer_id": cand.offer_id,
@@ -53,6 +56,10 @@ def ranked_candidates(request: TripRequest) -> dict:
             "declined_before": cand.driver_id in declined,
             "reasons": list(cand.reasons),
             "route": [list(offer.point("origin")), list(offer.point("destination"))],
+            "contribution_eur": quote.eur,
+            "contribution_basis": quote.basis,
+            "contribution_label": quote.label_fr,
+            "passenger_km": round(quote.km, 1),
         })
     return {"request_id": request.id, "count": len(items), "candidates": items}
 

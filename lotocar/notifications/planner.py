@@ -19,8 +19,9 @@ from datetime import datetime, time, timedelta, timezone
 
 from flask import current_app
 
-from lotocar.bookings.models import Booking, BookingStatus
+from lotocar.bookings.models import LIVE, Booking, BookingStatus
 from lotocar.bookings.operations import Promise, flag_request
+from lotocar.contributions import operations as contributions
 from lotocar.core.timeutil import format_time_fr, local_to_utc, to_local, utcnow
 from lotocar.extensions import db
 from lotocar.notifications import links
@@ -84,6 +85,7 @@ def facts(booking: Booking, pickup: datetime, link: str = "",
         commune=request.origin.name, place=request.origin_place, destination=request.destination.name,
         pickup_local=to_local(pickup), operator=current_app.config["OPERATOR_PHONE"], link=link,
         old_pickup_local=to_local(old_pickup) if old_pickup else None,
+        contribution=contributions.sms_phrase(contributions.for_booking(booking)),
     )
 
 

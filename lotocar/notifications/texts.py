@@ -26,7 +26,7 @@ TEMPLATES: dict[tuple[str, str], str] = {
         "Équipe : {operator}",
     ("confirmed", "passenger"):
         "Lot'ôcar : trajet confirmé {day} à {time}. {driver} vous prend à {where} (vers {destination}). "
-        "Un empêchement ? Appelez le {operator}",
+        "{contribution} Un empêchement ? Appelez le {operator}",
     ("confirmed", "driver"):
         "Lot'ôcar : c'est confirmé, {passenger} vous attend {day} à {time} à {where}. "
         "Un empêchement ? Appelez le {operator}",
@@ -107,6 +107,7 @@ class TripFacts:
     operator: str
     link: str = ""
     old_pickup_local: datetime | None = None
+    contribution: str = "Trajet gratuit."  # the participation sentence (issue #18)
 
     def fields(self) -> dict[str, str]:
         return {
@@ -116,6 +117,7 @@ class TripFacts:
             "time": format_time_fr(self.pickup_local), "operator": self.operator,
             "link": self.link,
             "old_time": format_time_fr(self.old_pickup_local) if self.old_pickup_local else "",
+            "contribution": self.contribution,
         }
 
 

@@ -17,6 +17,7 @@ from lotocar.audit.models import AuditEntry
 from lotocar.auth.models import PhoneCode, Role, User
 from lotocar.bookings import operations as bookings
 from lotocar.bookings.models import Booking
+from lotocar.contributions import operations as contributions
 from lotocar.core.timeutil import utcnow
 from lotocar.drivers.models import Driver
 from lotocar.extensions import db
@@ -97,6 +98,8 @@ def export_passenger(passenger_id: int) -> dict[str, Any]:
         "bookings": [{**_row(b, ["id", "request_id", "occurrence_date", "status", "pickup_at", "dropoff_at",
                                  "created_at"]),
                       "driver_first_name": b.offer.driver.user.first_name} for b in bookings],
+        "contribution_exemption": ([_row(contributions.exemption(person.id), ["reason", "created_at"])]
+                                   if contributions.exemption(person.id) else []),
         "sms": _sms_rows(person.phone),
         "audit": _audit_rows("passenger", person.id),
     }
@@ -178,6 +181,7 @@ def anonymise_passenger(passenger_id: int, actor_id: int | None, reason: str) ->
         elif request_status.can(request, "cancelled") and request.status != RequestStatus.BOOKED:
             request_status.move(request, "cancelled")
         _scrub_request(request)
+    contributions.erase_passenger(person.id)  # the exemption's reason is personal
     placeholder = f"anon-p{person.id}"
     _scrub_sms(person.phone, placeholder)
     _scrub_audit("passenger", person.id)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import joinedload
 
 from lotocar.bookings.models import Booking, BookingStatus
 from lotocar.bookings.operations import STATUS_LABELS_FR
+from lotocar.contributions import operations as contributions
 from lotocar.core.phones import format_phone
 from lotocar.core.timeutil import to_local, utcnow
 from lotocar.drivers.models import Driver
@@ -119,19 +120,22 @@ def _bookings(scope: Scope, full: bool, done_only: bool) -> tuple[list[str], lis
         stmt = stmt.where(Booking.status == BookingStatus.DONE)
         header = ["id_reservation", "id_demande", "date", "prise_en_charge", "depart_insee",
                   "depart_commune", "arrivee_insee", "arrivee_commune", "distance_km", "detour_km",
-                  "co2_evite_kg", "motif", "passager", "conducteur"]
+                  "co2_evite_kg", "motif", "passager", "conducteur", "participation_eur"]
     else:
         header = ["id_reservation", "id_demande", "id_trajet_propose", "date", "statut",
                   "prise_en_charge", "depose", "detour_min", "places", "depart_commune",
-                  "arrivee_commune", "motif", "passager", "conducteur", "creee_le"]
+                  "arrivee_commune", "motif", "passager", "conducteur", "creee_le", "participation_eur"]
     if full:
         header += ["passager_prenom", "passager_nom", "passager_telephone", "conducteur_prenom",
                    "conducteur_nom", "conducteur_telephone"]
         if not done_only:
             header += ["commentaire_statut"]
     rows = []
-    for b in db.session.scalars(stmt).unique():
+    found = db.session.scalars(stmt).unique().all()
+    fixed = contributions.fixed_for([b.id for b in found])  # amounts fixed at confirmation
+    for b in found:
         r, user = b.request, b.offer.driver.user
+        amount = number(fixed[b.id].amount_cents / 100, 2) if b.id in fixed else ""
         who = [pseudonym("passenger", r.passenger_id), pseudonym("driver", b.offer.driver_id)]
         if done_only:
             km = ops.trip_km(r, places, road)
@@ -139,12 +143,12 @@ def _bookings(scope: Scope, full: bool, done_only: bool) -> tuple[list[str], lis
             row = [b.id, r.id, b.occurrence_date.isoformat(), local(b.pickup_at, "%H:%M"),
                    r.origin_insee, places[r.origin_insee].name, r.destination_insee,
                    places[r.destination_insee].name, number(km), number(detour),
-                   number(ops.co2_avoided_kg(km, detour), 2), REASONS_FR[r.reason], *who]
+                   number(ops.co2_avoided_kg(km, detour), 2), REASONS_FR[r.reason], *who, amount or "0,00"]
         else:
             row = [b.id, r.id, b.offer_id, b.occurrence_date.isoformat(), STATUS_LABELS_FR[b.status],
                    local(b.pickup_at, "%H:%M"), local(b.dropoff_at, "%H:%M"), number(b.detour_min, 0),
                    b.seats, places[r.origin_insee].name, places[r.destination_insee].name,
-                   REASONS_FR[r.reason], *who, local(b.created_at)]
+                   REASONS_FR[r.reason], *who, local(b.created_at), amount]
         if full:
             p = r.passenger
             row += [text(p.first_name), text(p.last_name), text(format_phone(p.phone)), text(user.first_name),

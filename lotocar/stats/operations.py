@@ -28,6 +28,7 @@ from matching import Point, StraightLineRouter
 
 from lotocar.bookings.models import Booking, BookingStatus
 from lotocar.communes.models import Commune
+from lotocar.contributions import operations as contributions
 from lotocar.core.timeutil import WEEKDAY_SHORT_FR, to_local, utcnow
 from lotocar.drivers.models import Driver
 from lotocar.extensions import db
@@ -107,6 +108,8 @@ class RideFact:
     passenger_id: int
     km: float
     detour_km: float
+    contribution_cents: int = 0   # fixed on the booking at confirmation (issue #18)
+    origin_insee: str = ""
 
     @property
     def co2_kg(self) -> float:
@@ -187,9 +190,12 @@ def load_rides(scope: Scope | None, places: dict[str, Commune] | None = None) ->
         .where(Booking.status == BookingStatus.DONE, *request_conditions(scope))
         .order_by(Booking.occurrence_date, Booking.id)
     ).all()
+    fixed = contributions.fixed_for([b.id for b, _r, _d in rows])
     return [RideFact(booking_id=b.id, request_id=r.id, day=b.occurrence_date, driver_id=driver_id,
                      passenger_id=r.passenger_id, km=trip_km(r, places, road),
-                     detour_km=detour_km(b.detour_min))
+                     detour_km=detour_km(b.detour_min),
+                     contribution_cents=fixed[b.id].amount_cents if b.id in fixed else 0,
+                     origin_insee=r.origin_insee)
             for b, r, driver_id in rows]
 
 
@@ -210,6 +216,7 @@ class Summary:
     km_shared: float = 0.0
     detour_km: float = 0.0
     co2_kg: float = 0.0
+    contributions_eur: float = 0.0       # participations fixed on the rides done
 
 
 def summarize(requests: Sequence[RequestFact], rides: Sequence[RideFact]) -> Summary:
@@ -224,6 +231,7 @@ def summarize(requests: Sequence[RequestFact], rides: Sequence[RideFact]) -> Sum
         drivers_active=len({r.driver_id for r in rides}),
         km_shared=sum(r.km for r in rides), detour_km=sum(r.detour_km for r in rides),
         co2_kg=sum(r.co2_kg for r in rides),
+        contributions_eur=round(sum(r.contribution_cents for r in rides) / 100, 2),
     )
 
 
@@ -237,6 +245,7 @@ class Dashboard:
     new_passengers: int
     returning_passengers: int
     drivers_offering: int
+    contributions_by_epci: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -279,8 +288,17 @@ def dashboard(scope: Scope, now: datetime | None = None) -> Dashboard:
         rides_month[(ride.day.year, ride.day.month)].append(ride)
     months = [{"month": f"{y}-{m:02d}", "label": month_label(y, m),
                **{o: per_month[(y, m)][o] for o in OUTCOMES},
-               "rides": len(rides_month[(y, m)]), "km": sum(x.km for x in rides_month[(y, m)])}
+               "rides": len(rides_month[(y, m)]), "km": sum(x.km for x in rides_month[(y, m)]),
+               "contributions_eur": round(sum(x.contribution_cents for x in rides_month[(y, m)]) / 100, 2)}
               for y, m in scope.months()]
+    by_epci: dict[str, list[RideFact]] = defaultdict(list)
+    for ride in rides:  # each ride once, by the EPCI of its pickup commune
+        by_epci[places[ride.origin_insee].epci_siren].append(ride)
+    epci_names = {c.epci_siren: c.epci_name for c in places.values()}
+    contributions_by_epci = sorted(
+        ({"epci": code, "name": epci_names.get(code, code), "rides": len(items),
+          "contributions_eur": round(sum(x.contribution_cents for x in items) / 100, 2)}
+         for code, items in by_epci.items()), key=lambda row: (-row["contributions_eur"], row["name"]))
 
     causes = Counter(r.cause for r in requests if r.outcome == "unmet")
     reasons = []
@@ -297,7 +315,7 @@ def dashboard(scope: Scope, now: datetime | None = None) -> Dashboard:
                      unmet_causes=sorted(causes.items(), key=lambda kv: (-kv[1], kv[0])),
                      reasons=reasons, new_passengers=new,
                      returning_passengers=summary.passengers - new,
-                     drivers_offering=drivers_offering(scope))
+                     drivers_offering=drivers_offering(scope), contributions_by_epci=contributions_by_epci)
 
 
 # --- unmet-demand map ---------------------------------------------------------------------
