@@ -19,7 +19,7 @@ from datetime import datetime, time, timedelta, timezone
 
 from flask import current_app
 
-from lotocar.bookings.models import LIVE, Booking, BookingStatus
+from lotocar.bookings.models import Booking, BookingStatus
 from lotocar.bookings.operations import Promise, flag_request
 from lotocar.contributions import operations as contributions
 from lotocar.core.timeutil import format_time_fr, local_to_utc, to_local, utcnow
