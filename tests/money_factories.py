@@ -88,9 +88,12 @@ def run(user: User, day: date, departure: time, riders: list[Pax], origin=LUZECH
             request_id=request.id, offer_id=offer.id, day=day, pickup_at=pickup.astimezone(UTC),
             dropoff_at=datetime.combine(day, pax.dropoff, tzinfo=PARIS).astimezone(UTC),
             detour_min=2), actor_id=None)
+        db.session.commit()  # each action commits at its edge, as the console would
         if confirm:
             bookings.transition(booking.id, "accept", None)
+            db.session.commit()
             bookings.transition(booking.id, "confirm", None)
+            db.session.commit()
         ids.append(booking.id)
     return ids
 
@@ -98,6 +101,7 @@ def run(user: User, day: date, departure: time, riders: list[Pax], origin=LUZECH
 def mark_done(ids: list[int]) -> None:
     for booking_id in ids:
         bookings.transition(booking_id, "done", None, "Trajet effectué")
+        db.session.commit()
 
 
 def get(booking_id: int) -> Booking:

@@ -91,9 +91,13 @@ def test_api_candidates_and_bookings_carry_contribution_eur(app, api, make_drive
 
 
 def _confirm(req, offer, actor=None):
+    """Propose, accept, confirm: three actions, each committed at its edge."""
     booking = candidates.propose_candidate(req, offer.id, MONDAY, actor)
+    db.session.commit()
     bookings.transition(booking.id, "accept", actor)
+    db.session.commit()
     bookings.transition(booking.id, "confirm", actor)
+    db.session.commit()
     return booking
 
 
