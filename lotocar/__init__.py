@@ -25,6 +25,28 @@ BLUEPRINTS = [
 ]
 
 
+def _trust_proxies(app: Flask) -> None:
+    """Behind PROXY_HOPS reverse proxies (read per request, 0 = none), take the client
+    address, scheme and host from exactly that many X-Forwarded-* hops: rate limits then key
+    on the real client, not on the proxy's 127.0.0.1. Never trust more hops than exist: a
+    client could then choose its own address."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    inner = app.wsgi_app
+    fixes: dict[int, ProxyFix] = {}
+
+    def wsgi(environ, start_response):
+        hops = int(app.config.get("PROXY_HOPS") or 0)
+        if hops <= 0:
+            return inner(environ, start_response)
+        fix = fixes.get(hops)
+        if fix is None:
+            fix = fixes.setdefault(hops, ProxyFix(inner, x_for=hops, x_proto=hops, x_host=hops))
+        return fix(environ, start_response)
+
+    app.wsgi_app = wsgi  # type: ignore[method-assign]
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(
         __name__,
@@ -55,14 +77,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.login_message = "Connectez-vous pour accéder à cette page."
     login_manager.login_message_category = "info"
 
-    @login_manager.user_loader
-    def load_user(user_id: str):
-        from lotocar.auth.models import User
+    from lotocar.auth.operations import load_session_user
 
-        try:
-            return db.session.get(User, int(user_id))
-        except (TypeError, ValueError):
-            return None
+    # "<id>:<per-user session token>": logout, "log out everywhere" and a role change end
+    # every session and "remember me" cookie issued before
+    login_manager.user_loader(load_session_user)
+    _trust_proxies(app)
 
     from lotocar import notifications
 
