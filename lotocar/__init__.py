@@ -24,6 +24,20 @@ BLUEPRINTS = [
     "lotocar.notifications.views",
 ]
 
+# Personal data (RGPD): one hook per feature, "<feature>.personal_data" registering itself
+# with lotocar.core.personal_data. A feature that stores people's data adds its line.
+PERSONAL_DATA = [
+    "lotocar.bookings.personal_data",
+    "lotocar.offers.personal_data",
+    "lotocar.requests.personal_data",
+    "lotocar.notifications.personal_data",
+    "lotocar.api.personal_data",
+    "lotocar.drivers.personal_data",
+    "lotocar.passengers.personal_data",
+    "lotocar.auth.personal_data",
+    "lotocar.audit.personal_data",
+]
+
 
 def _trust_proxies(app: Flask) -> None:
     """Behind PROXY_HOPS reverse proxies (read per request, 0 = none), take the client
@@ -102,6 +116,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     for module in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module).bp)
+    for module in PERSONAL_DATA:
+        importlib.import_module(module)  # each registers its export / erase hook
 
     from lotocar.cli import register_cli
 
