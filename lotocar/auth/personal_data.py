@@ -2,6 +2,7 @@
 see `lotocar.core.personal_data`)."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from lotocar.auth.models import PhoneCode, User
@@ -36,6 +37,11 @@ def erase(subject: pd.Subject) -> None:
     user.active = False
     user.rotate_session_token()  # any open session or "remember me" cookie ends
     user.anonymised_at = utcnow()
+
+
+def purge_codes(before: datetime) -> int:
+    """Retention: one-time codes older than `before` (their counts only matter for a day)."""
+    return db.session.execute(db.delete(PhoneCode).where(PhoneCode.created_at < before)).rowcount
 
 
 pd.register("auth", 75, export, erase)

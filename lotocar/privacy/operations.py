@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lotocar.audit import operations as audit
-from lotocar.auth.models import PhoneCode, Role, User
+from lotocar.auth import personal_data as auth_data
+from lotocar.auth.models import Role, User
 from lotocar.bookings.models import Booking
 from lotocar.core import personal_data
 from lotocar.core.personal_data import ANON, Subject  # noqa: F401  (ANON: the name left behind)
@@ -131,7 +132,7 @@ def purge_inactive(now: datetime | None = None, months: int = RETENTION_MONTHS,
             anonymise_passenger(pid, None, reason)
         for did in stale_drivers:
             anonymise_driver(did, None, reason)
-        db.session.execute(db.delete(PhoneCode).where(PhoneCode.created_at < now - timedelta(days=1)))
+        auth_data.purge_codes(before=now - timedelta(days=1))
         db.session.commit()
     return {"passengers": stale_passengers, "drivers": stale_drivers}
 
