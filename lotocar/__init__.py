@@ -27,6 +27,43 @@ BLUEPRINTS = [
     "lotocar.rpc.views",
 ]
 
+# Personal data (RGPD): one hook per feature, "<feature>.personal_data" registering itself
+# with lotocar.core.personal_data. A feature that stores people's data adds its line.
+PERSONAL_DATA = [
+    "lotocar.bookings.personal_data",
+    "lotocar.offers.personal_data",
+    "lotocar.requests.personal_data",
+    "lotocar.contributions.personal_data",
+    "lotocar.notifications.personal_data",
+    "lotocar.api.personal_data",
+    "lotocar.drivers.personal_data",
+    "lotocar.passengers.personal_data",
+    "lotocar.auth.personal_data",
+    "lotocar.audit.personal_data",
+]
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind PROXY_HOPS reverse proxies (read per request, 0 = none), take the client
+    address, scheme and host from exactly that many X-Forwarded-* hops: rate limits then key
+    on the real client, not on the proxy's 127.0.0.1. Never trust more hops than exist: a
+    client could then choose its own address."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    inner = app.wsgi_app
+    fixes: dict[int, ProxyFix] = {}
+
+    def wsgi(environ, start_response):
+        hops = int(app.config.get("PROXY_HOPS") or 0)
+        if hops <= 0:
+            return inner(environ, start_response)
+        fix = fixes.get(hops)
+        if fix is None:
+            fix = fixes.setdefault(hops, ProxyFix(inner, x_for=hops, x_proto=hops, x_host=hops))
+        return fix(environ, start_response)
+
+    app.wsgi_app = wsgi  # type: ignore[method-assign]
+
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(
@@ -58,14 +95,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.login_message = "Connectez-vous pour accéder à cette page."
     login_manager.login_message_category = "info"
 
-    @login_manager.user_loader
-    def load_user(user_id: str):
-        from lotocar.auth.models import User
+    from lotocar.auth.operations import load_session_user
 
-        try:
-            return db.session.get(User, int(user_id))
-        except (TypeError, ValueError):
-            return None
+    # "<id>:<per-user session token>": logout, "log out everywhere" and a role change end
+    # every session and "remember me" cookie issued before
+    login_manager.user_loader(load_session_user)
+    _trust_proxies(app)
 
     from lotocar import notifications
 
@@ -94,6 +129,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     for module in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module).bp)
+    for module in PERSONAL_DATA:
+        importlib.import_module(module)  # each registers its export / erase hook
 
     from lotocar.cli import register_cli
 

@@ -5,6 +5,7 @@ Every variable is documented in the README ("Configuration").
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -68,17 +69,32 @@ def load_config(instance_path: str) -> dict[str, object]:
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",  # Flask-Login sets none by default
         "PERMANENT_SESSION_LIFETIME": _int("SESSION_LIFETIME_DAYS", 30) * 86400,
+        # "remember me" (drivers): 30 days, ended by logout through the per-user session token
+        "REMEMBER_COOKIE_DURATION": timedelta(days=_int("REMEMBER_DAYS", 30)),
+        # Reverse proxies in front of gunicorn whose X-Forwarded-For/-Proto/-Host are trusted
+        # (exactly that many hops; 0 = none, the development server). Production: 1 (nginx).
+        "PROXY_HOPS": _int("PROXY_HOPS", 0),
         "WTF_CSRF_ENABLED": _bool("WTF_CSRF_ENABLED", True),
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_I18N_ENABLED": False,  # WTForms' own French messages (see lotocar.core.forms)  # tied to the session instead of a clock
         # Rate limits (Flask-Limiter); memory:// is per process, use redis:// in production.
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
+        # per client address (the real one, see PROXY_HOPS); only real attempts count
         "CODE_SEND_LIMIT": os.environ.get("CODE_SEND_LIMIT", "5 per 15 minutes;20 per day"),
         "LOGIN_LIMIT": os.environ.get("LOGIN_LIMIT", "10 per 15 minutes"),
+        # wrong passwords per staff account, whatever the address
+        "LOGIN_ACCOUNT_LIMIT": os.environ.get("LOGIN_ACCOUNT_LIMIT", "20 per hour"),
         "OTP_TTL_MINUTES": _int("OTP_TTL_MINUTES", 10),
         "OTP_MAX_ATTEMPTS": _int("OTP_MAX_ATTEMPTS", 5),
         "OTP_MAX_PER_PHONE": _int("OTP_MAX_PER_PHONE", 3),  # codes per phone per 15 minutes
+        "OTP_MAX_PER_PHONE_DAY": _int("OTP_MAX_PER_PHONE_DAY", 8),  # codes per phone per 24 h
+        "OTP_MAX_WRONG_PER_DAY": _int("OTP_MAX_WRONG_PER_DAY", 15),  # wrong codes per phone per 24 h
+        "SMS_CODE_BUDGET_PER_HOUR": _int("SMS_CODE_BUDGET_PER_HOUR", 120),  # codes sent, all numbers
+        # Drivers' trips: active trips per driver, creations per account, withdrawals
+        "OFFER_MAX_ACTIVE_PER_DRIVER": _int("OFFER_MAX_ACTIVE_PER_DRIVER", 20),
+        "OFFER_CREATE_LIMIT": os.environ.get("OFFER_CREATE_LIMIT", "10 per hour;30 per day"),
+        "DRIVER_WITHDRAW_MAX_30D": _int("DRIVER_WITHDRAW_MAX_30D", 3),
         # SMS (lotocar.notifications): "twilio" or "dev"; empty = Twilio when
         # TWILIO_ACCOUNT_SID is set, else the development gateway that only records.
         "SMS_GATEWAY": os.environ.get("SMS_GATEWAY", "").strip().lower(),

@@ -261,6 +261,13 @@ def make_driver(app):
 
 def login_as(client, user) -> None:
     """Log a user in through the session (the login flows themselves are tested apart)."""
+    from lotocar.auth.models import User
+    from lotocar.extensions import db
+
+    with client.application.app_context():
+        account = db.session.get(User, user.id)
+        session_id = account.get_id()  # "<id>:<session token>" (gives the account one if needed)
+        db.session.commit()
     with client.session_transaction() as sess:
-        sess["_user_id"] = str(user.id)
+        sess["_user_id"] = session_id
         sess["_fresh"] = True

@@ -251,6 +251,10 @@ ACCESS: dict[tuple[str, str], Row] = {
     ("auth.verify", "POST"): Row("/inscription/code", PUBLIC, lambda w, r: {"code": "000000"}),
     ("auth.resend_verify", "POST"): Row("/inscription/renvoyer", PUBLIC, lambda w, r: {}),
     ("auth.logout", "POST"): Row("/deconnexion", _roles(LOGIN, OK, OK, OK, OK), lambda w, r: {}),
+    # after a sign-up code, a driver the team registered confirms her details (no pending
+    # sign-up in the session: back to her trips)
+    ("auth.confirm_details", "GET"): Row("/inscription/confirmer", DRIVER),
+    ("auth.confirm_details", "POST"): Row("/inscription/confirmer", DRIVER, lambda w, r: {"choice": "typed"}),
     # drivers' pages: their own trips only
     ("offers.my_trips", "GET"): Row("/mes-trajets/", DRIVER),
     ("offers.new", "GET"): Row("/mes-trajets/nouveau", DRIVER),
@@ -276,6 +280,8 @@ ACCESS: dict[tuple[str, str], Row] = {
     ("console.new_call", "GET"): Row("/console/appel?q=Marty", STAFF),
     ("console.drivers", "GET"): Row("/console/conducteurs", STAFF),
     ("console.driver", "GET"): Row("/console/conducteurs/{w.driver_a}", STAFF),
+    ("console.driver_end_sessions", "POST"): Row("/console/conducteurs/{w.driver_a}/deconnecter", STAFF,
+                                                 lambda w, r: {}),
     ("console.trip_request", "GET"): Row("/console/demandes/{w.request}", STAFF),
     ("console.cancel_request", "POST"): Row("/console/demandes/{w.request}/annuler", STAFF,
                                             lambda w, r: {"reason": "Le passager a trouvé"}),

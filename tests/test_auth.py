@@ -25,11 +25,8 @@ def signup(client, **overrides):
 def test_signup_verifies_phone_and_logs_in(client, sms):
     r = signup(client, email="Jeanne@Example.fr")
     assert r.status_code == 302 and r.headers["Location"].endswith("/inscription/code")
-    user = db.session.scalar(db.select(User).where(User.phone == PHONE))
-    assert user.role == Role.DRIVER and user.phone_verified_at is None
-    assert user.email == "jeanne@example.fr"
-    assert user.driver.home_insee == "46182" and user.driver.consent_contact
-    assert user.driver.consent_at is not None
+    # nothing about the person is saved before the code proves she holds the phone
+    assert db.session.scalar(db.select(User).where(User.phone == PHONE)) is None
     # not logged in before verification
     assert client.get("/mes-trajets/").status_code == 302
     code = last_code(sms, PHONE)
@@ -38,13 +35,22 @@ def test_signup_verifies_phone_and_logs_in(client, sms):
     r = client.post("/inscription/code", data={"code": code, "csrf_token": csrf_token(client, "/inscription/code")})
     assert r.status_code == 302 and r.headers["Location"].endswith("/mes-trajets/")
     db.session.expire_all()
-    assert db.session.get(User, user.id).phone_verified_at is not None
+    user = db.session.scalar(db.select(User).where(User.phone == PHONE))
+    assert user.role == Role.DRIVER and user.phone_verified_at is not None
+    assert user.email == "jeanne@example.fr"
+    assert user.driver.home_insee == "46182" and user.driver.consent_contact
+    assert user.driver.consent_at is not None
     page = client.get("/mes-trajets/")
     assert page.status_code == 200 and "Mes trajets" in page.get_data(as_text=True)
 
 
-def test_signup_accepts_plain_commune_name_and_typo_suggestions(client):
+def verify(client, code):
+    return client.post("/inscription/code", data={"code": code, "csrf_token": csrf_token(client, "/inscription/code")})
+
+
+def test_signup_accepts_plain_commune_name_and_typo_suggestions(client, sms):
     assert signup(client, home="st gery").status_code == 302
+    verify(client, last_code(sms, PHONE))
     db.session.expire_all()
     user = db.session.scalar(db.select(User).where(User.phone == PHONE))
     assert user.driver.home_insee == "46268"
@@ -73,19 +79,27 @@ def test_signup_errors_next_to_field_nothing_saved(client, sms, field, value, me
     assert sms.sent == []
 
 
-def test_signup_existing_verified_phone_refused(client, make_driver):
-    make_driver(phone=PHONE)
-    r = signup(client)
-    assert r.status_code == 400
-    assert "déjà inscrit" in r.get_data(as_text=True)
+def test_signup_with_a_registered_phone_answers_the_same_and_changes_nothing(client, sms, make_driver):
+    """Enumeration: the page answers as for a new number; only the SMS tells the owner, and
+    its code logs her into her account as it is."""
+    user = make_driver("Marie", "Lacoste", phone=PHONE)
+    r = signup(client, first_name="Appelez le 08 99 00 00 00")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/inscription/code")
+    assert "déjà un compte" in sms.last_to(PHONE).body
+    r = verify(client, last_code(sms, PHONE))
+    assert r.status_code == 302 and r.headers["Location"].endswith("/mes-trajets/")
+    db.session.expire_all()
+    assert db.session.get(User, user.id).first_name == "Marie"
 
 
-def test_signup_again_before_verification_refreshes(client, sms):
+def test_signup_again_before_verification_keeps_the_last_form(client, sms):
     signup(client, first_name="Jeane")
     signup(client, first_name="Jeanne")
+    assert db.session.scalars(db.select(User)).all() == []
+    assert len(sms.sent) == 2
+    verify(client, last_code(sms, PHONE))
     users = db.session.scalars(db.select(User)).all()
     assert len(users) == 1 and users[0].first_name == "Jeanne"
-    assert len(sms.sent) == 2
 
 
 def test_wrong_code_then_too_many_attempts(client, sms, app):
@@ -97,7 +111,7 @@ def test_wrong_code_then_too_many_attempts(client, sms, app):
         assert r.status_code == 400 and "pas le bon" in r.get_data(as_text=True)
     r = client.post("/inscription/code", data={"code": code, "csrf_token": csrf_token(client, "/inscription/code")})
     assert "Trop d&#39;essais" in r.get_data(as_text=True) or "Trop d'essais" in r.get_data(as_text=True)
-    assert db.session.scalar(db.select(User)).phone_verified_at is None
+    assert db.session.scalar(db.select(User)) is None  # nothing was created
 
 
 def test_expired_code_refused(client, sms):

@@ -167,10 +167,10 @@ def test_dst_nights_at_half_past_two(app, sms, travel, night, offset_after):
 
 # --- expiry -----------------------------------------------------------------------------
 
-def _code(text: str) -> str:
+def _code(sms) -> str:
     """The edge commits the code, then the SMS text carrying it goes out."""
     db.session.commit()
-    return re.search(r"\b(\d{6})\b", text).group(1)
+    return re.search(r"\b(\d{6})\b", sms.body).group(1)
 
 
 def test_one_time_code_expires_after_its_ttl(app, sms, travel):

@@ -221,3 +221,60 @@ def test_racing_answers_on_one_booking(live_server, staff, make_driver, actions)
         assert db.session.get(Booking, booking_id).status == BookingStatus(final)
         expected_held = 1 if final == "accepted_by_driver" else 0
         assert seats_consistent(offer.id, day) == expected_held
+
+
+# --- one-time codes: the attempts counter (issue #16) ---------------------------------------------
+
+GUESSES = int(os.environ.get("CONCURRENCY_GUESSES", "48"))
+
+
+def test_parallel_wrong_codes_are_compared_at_most_max_attempts(app, live_server, make_driver, monkeypatch):
+    """48 wrong guesses at one login code, all at once from one session: the atomic
+    `attempts + 1 WHERE attempts < N RETURNING` lets exactly OTP_MAX_ATTEMPTS of them be
+    compared; every other answer is "Trop d'essais", and the right code is then burnt."""
+    import re as _re
+
+    from lotocar.auth.models import PhoneCode
+
+    monkeypatch.setitem(app.config, "LOGIN_LIMIT", "10000 per minute")
+    limit = app.config["OTP_MAX_ATTEMPTS"]
+    user = make_driver(phone="+33612349999")
+    sms = app.extensions["sms_gateway"]
+    browser = requests.Session()
+    page = browser.get(f"{live_server}/connexion").text
+    token = _re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    r = browser.post(f"{live_server}/connexion", data={"phone": user.phone, "csrf_token": token},
+                     allow_redirects=False)
+    assert r.status_code == 302
+    code = _re.search(r"\b(\d{6})\b", sms.last_to(user.phone).body).group(1)
+    wrong = "000000" if code != "000000" else "111111"
+    cookies = browser.cookies.get_dict()
+    barrier = threading.Barrier(GUESSES)
+    answers: list[requests.Response | BaseException | None] = [None] * GUESSES
+
+    def guess(i: int) -> None:
+        with requests.Session() as s:
+            s.cookies.update(cookies)
+            try:
+                barrier.wait(timeout=30)
+                answers[i] = s.post(f"{live_server}/connexion/code", data={"code": wrong, "csrf_token": token},
+                                    allow_redirects=False, timeout=60)
+            except BaseException as exc:  # reported below
+                answers[i] = exc
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(GUESSES)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert all(isinstance(a, requests.Response) for a in answers), answers
+    assert all(a.status_code == 400 for a in answers), [a.status_code for a in answers]
+    compared = sum("pas le bon" in a.text for a in answers)
+    refused = sum("Trop d&#39;essais" in a.text or "Trop d'essais" in a.text for a in answers)
+    assert (compared, refused) == (limit, GUESSES - limit)
+    db.session.expire_all()
+    row = db.session.scalar(db.select(PhoneCode).where(PhoneCode.phone == user.phone))
+    assert row.attempts == limit and row.used_at is None
+    last = browser.post(f"{live_server}/connexion/code", data={"code": code, "csrf_token": token},
+                        allow_redirects=False)
+    assert last.status_code == 400 and browser.get(f"{live_server}/mes-trajets/", allow_redirects=False).status_code == 302

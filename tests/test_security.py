@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import pytest
 from limits import parse_many
 
-from lotocar.auth.models import Role, User
+from lotocar.auth.models import PhoneCode, Role, User
 from lotocar.auth.operations import create_staff
 from lotocar.extensions import db
 from tests.conftest import csrf_token, last_code, login_as
@@ -285,7 +285,7 @@ def test_signup_code_sending_rate_limited(app, client, sms):
     r = client.post("/inscription", data={"first_name": "Jeanne", "last_name": "Z", "phone": "06 12 34 06 99",
                                           "home": "Luzech (46140)", "consent_contact": "y", "csrf_token": token})
     assert r.status_code == 429 and len(sms.sent) == sent
-    assert db.session.scalar(db.select(db.func.count()).select_from(User)) == limit
+    assert db.session.scalar(db.select(db.func.count()).select_from(PhoneCode)) == limit
     # "send me a new code", from the session of the last sign-up
     for i in range(limit):
         assert client.post("/inscription/renvoyer", data={"csrf_token": token}).status_code == 302, i

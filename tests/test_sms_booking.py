@@ -229,7 +229,7 @@ def test_codes_go_through_the_outbox_and_are_not_kept_readable(client, sms):
     from lotocar.auth.operations import send_code
     from lotocar.notifications.worker import send_now
 
-    body = send_code("+33612345699", "login", None)  # the code is stored; the edge sends it
+    body = send_code("+33612345699", "login", None).body  # the code is stored; the edge sends it
     db.session.commit()
     send_now("+33612345699", body, "code_login")
     code = re.search(r"\b(\d{6})\b", sms.last_to("+33612345699").body).group(1)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from wtforms import BooleanField, EmailField, PasswordField, StringField
+from wtforms import BooleanField, EmailField, PasswordField, RadioField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from lotocar.communes.forms import CommuneField
@@ -61,3 +61,10 @@ class StaffLoginForm(BaseForm):
                        render_kw={"autocomplete": "username"})
     password = PasswordField("Mot de passe", validators=[DataRequired(REQUIRED), Length(max=200)],
                              render_kw={"autocomplete": "current-password"})
+
+
+class ConfirmDetailsForm(BaseForm):
+    choice = RadioField("Quelles informations garder ?", choices=[
+        ("team", "Celles que l'équipe a enregistrées"),
+        ("typed", "Celles que je viens de saisir"),
+    ], validators=[DataRequired("Choisissez les informations à garder.")])

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lotocar.core.timeutil import utcnow
@@ -38,6 +39,10 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Part of the session id and of the "remember me" cookie: a new one (logout, "log out
+    # everywhere", a role change) ends every session and cookie issued before.
+    session_token: Mapped[str | None] = mapped_column(String(64), nullable=True,
+                                                      default=lambda: new_session_token())
 
     driver: Mapped["Driver | None"] = relationship(back_populates="user", uselist=False)  # noqa: F821
 
@@ -45,12 +50,31 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # Flask-Login
         return self.active
 
+    def get_id(self) -> str:  # Flask-Login: what the session and the remember cookie hold
+        if not self.session_token:
+            self.session_token = new_session_token()
+        return f"{self.id}:{self.session_token}"
+
+    def rotate_session_token(self) -> None:
+        self.session_token = new_session_token()
+
     @property
     def display_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
 
     def has_role(self, *roles: Role) -> bool:
         return self.role in roles
+
+
+def new_session_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@event.listens_for(User.role, "set")
+def _role_changed(target: User, value, oldvalue, initiator) -> None:
+    """A new role ends the sessions opened under the old one."""
+    if oldvalue is not None and oldvalue in list(Role) and value != oldvalue:
+        target.session_token = new_session_token()
 
 
 class PhoneCode(db.Model):

@@ -9,9 +9,12 @@ from flask_login import current_user
 
 from lotocar.core import clock, tx
 from lotocar.audit.operations import history
+from lotocar.audit.operations import record as audit_record
+from lotocar.auth import operations as auth_ops
 from lotocar.auth.decorators import roles_required
 from lotocar.auth.models import Role
 from lotocar.bookings import operations as bookings
+from lotocar.bookings import withdrawals
 from lotocar.bookings.models import Booking
 from lotocar.candidates import operations as candidates
 from lotocar.console import queues
@@ -80,7 +83,8 @@ def index():
         abort(404)
     qfilter, errors = _filter_from_args()
     return render_template(
-        "console/index.html", queue=queue, queues=queues.QUEUES, counts=queues.counts(qfilter),
+        "console/index.html", sms_budget_alert=auth_ops.budget_alert(utcnow() - timedelta(hours=24)),
+        queue=queue, queues=queues.QUEUES, counts=queues.counts(qfilter),
         items=queues.listing(queue, qfilter), qfilter=qfilter, filter_errors=errors,
         epcis=queues.epcis(), search=SearchForm(formdata=None), flags=bookings.FLAGS_FR,
         status_fr=requests_ops.STATUS_FR, reasons_fr=requests_ops.REASONS_FR,
@@ -401,7 +405,26 @@ def driver(driver_id: int):
                                .where(Offer.driver_id == item.id).order_by(Booking.created_at.desc())).all()
     return render_template("console/driver.html", driver=item, offers=offers, rides=rides,
                            labels=bookings.STATUS_LABELS_FR, action_form=ActionForm(formdata=None),
+                           withdrawn=withdrawals.recent(item.user_id),
                            messages=_messages_for("phone", item.user.phone) if item.user.phone else None)
+
+
+@bp.post("/conducteurs/<int:driver_id>/deconnecter")
+@roles_required(*STAFF)
+def driver_end_sessions(driver_id: int):
+    """A lost or lent phone: every session and "remember me" cookie of the driver ends."""
+    from lotocar.drivers.models import Driver
+
+    item = db.session.get(Driver, driver_id)
+    if item is None:
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    auth_ops.end_sessions(item.user)
+    audit_record(current_user.id, "user", item.user_id, "sessions_ended_by_staff")
+    db.session.commit()
+    flash("Le conducteur est déconnecté de tous ses appareils.", "success")
+    return redirect(url_for("console.driver", driver_id=driver_id))
 
 
 @bp.get("/rgpd/<any(passenger, driver):kind>/<int:person_id>/export")

@@ -34,6 +34,20 @@ def local_to_utc(day: date, at: time, tz: ZoneInfo = PARIS) -> datetime:
     return datetime.combine(day, at, tzinfo=tz).astimezone(timezone.utc)
 
 
+def missing_local_time(day: date, at: time, tz: ZoneInfo = PARIS) -> str | None:
+    """A French message when `at` does not exist on `day` (the spring-forward night, when
+    clocks jump from 02:00 to 03:00), else None."""
+    naive = datetime.combine(day, at)
+    back = datetime.combine(day, at, tzinfo=tz).astimezone(timezone.utc).astimezone(tz)
+    if back.replace(tzinfo=None) == naive:
+        return None
+    jump_from = naive.replace(minute=0, second=0, microsecond=0)
+    jump_to = jump_from + (back.replace(tzinfo=None) - naive)
+    return (f"{at.hour:02d}:{at.minute:02d} n'existe pas ce jour-là : la nuit du passage à l'heure "
+            f"d'été, les horloges passent de {jump_from:%H:%M} à {jump_to:%H:%M}. Indiquez une heure "
+            f"avant {jump_from:%H:%M} ou à partir de {jump_to:%H:%M}.")
+
+
 def to_local(value: datetime, tz: ZoneInfo = PARIS) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)

@@ -47,18 +47,22 @@ def register_by_staff(data: DriverInput, actor_id: int | None) -> Driver:
     if not data.home_insee or db.session.get(Commune, data.home_insee) is None:
         errors["home_insee"] = "Commune inconnue."
     email = (data.email or "").strip().lower() or None
+    email_taken = False
     if email and ("@" not in email or len(email) > 254):
         errors["email"] = "Adresse e-mail non valide."
     elif email and db.session.scalar(db.select(User).where(User.email == email)) is not None:
-        errors["email"] = "Cette adresse e-mail est déjà utilisée."
+        # not said: the answer would tell whoever registers drivers which addresses have an
+        # account (staff ones included); the driver is registered without it
+        email_taken = True
     if not data.consent_contact:
         errors["consent_contact"] = "L'accord du conducteur pour être contacté est nécessaire."
     if errors:
         raise DriverInputError(errors)
     user = User(role=Role.DRIVER, first_name=data.first_name.strip(), last_name=data.last_name.strip(),
-                phone=phone, email=email)
+                phone=phone, email=None if email_taken else email)
     user.driver = Driver(home_insee=data.home_insee, consent_contact=True, consent_at=utcnow())
     db.session.add(user)
     db.session.flush()
-    audit.record(actor_id, "user", user.id, "driver_registered_by_staff", {"phone": phone})
+    audit.record(actor_id, "user", user.id, "driver_registered_by_staff",
+                 {"phone": phone, **({"email_not_saved": True} if email_taken else {})})
     return user.driver

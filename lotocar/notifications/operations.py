@@ -2,6 +2,7 @@
 drivers' answers through their SMS link."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -62,6 +63,15 @@ class MessageRow:
     needs_call: bool
 
 
+_DIGITS6 = re.compile(r"\b\d{6}\b")
+
+
+def masked_body(m: SmsMessage) -> str:
+    """A one-time code is never shown, even while its SMS waits (Twilio down): only the
+    development gateway's server console prints it."""
+    return _DIGITS6.sub("******", m.body) if m.kind.startswith("code_") else m.body
+
+
 def _out_row(m: SmsMessage) -> MessageRow:
     role = ROLE_LABELS_FR.get(m.recipient, m.recipient)
     who = f"{m.recipient_name} ({role})" if m.recipient_name and role else (m.recipient_name or role)
@@ -75,7 +85,7 @@ def _out_row(m: SmsMessage) -> MessageRow:
         detail = f"Nouvel essai prévu ({m.attempts} essai(s)) — {m.last_error or ''}".strip(" —")
     return MessageRow(
         direction="out", at=m.sent_at or m.created_at, kind=m.kind,
-        kind_label=KIND_LABELS_FR.get(m.kind, m.kind), phone=m.to_phone, who=who, body=m.body,
+        kind_label=KIND_LABELS_FR.get(m.kind, m.kind), phone=m.to_phone, who=who, body=masked_body(m),
         status=m.status.value, status_label=status_label, badge=STATUS_BADGES[m.status],
         detail=detail, scheduled_at=m.send_after if m.status == S.PENDING else None,
         booking_id=m.booking_id, segments=m.segments, needs_call=needs_call,

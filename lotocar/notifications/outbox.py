@@ -498,3 +498,18 @@ def _retry_later(row: SmsMessage, now: datetime) -> bool:
                   event_at=row.event_at, departure_at=row.departure_at)
     new_id = enqueue(draft, now)
     return new_id is not None
+
+
+# --- personal data ---------------------------------------------------------------------
+
+def cancel_pending_for(phone: str, reason: str, now: datetime | None = None) -> int:
+    """Withdraw every message to `phone` that has not gone out (in the current transaction):
+    pending ones, and those whose outcome is unknown, which are then never checked nor resent.
+    Compare-and-set on the status like every change here: a row a worker is sending right
+    now, or already sent, keeps its status."""
+    return db.session.execute(
+        db.update(SmsMessage)
+        .where(SmsMessage.to_phone == phone, SmsMessage.status.in_({S.PENDING, S.UNKNOWN}))
+        .values(status=S.CANCELLED, last_error=reason[:300], status_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount

@@ -10,8 +10,9 @@ import logging
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from lotocar.core import tx
-from lotocar.extensions import csrf
+from lotocar.extensions import csrf, db
 from lotocar.notifications import inbound, operations, outbox
+from lotocar.notifications.models import SmsMessage, SmsStatus
 
 log = logging.getLogger("lotocar.sms")
 bp = Blueprint("notifications", __name__)
@@ -45,14 +46,30 @@ def _require_signature() -> None:
         abort(403)
 
 
+def _sid_matches(msg_id: int, sid: str | None) -> bool:
+    """`?m=<id>` names a row only with its own SID, or while its send is in flight (the
+    callback may arrive before the worker wrote the SID down). A row never sent (pending)
+    has no delivery to report, whatever SID comes with it."""
+    row = db.session.get(SmsMessage, msg_id)
+    if row is None or not sid:
+        return False
+    if row.provider_id:
+        return row.provider_id == sid
+    return row.status in (SmsStatus.SENDING, SmsStatus.UNKNOWN)
+
+
 @bp.post("/sms/webhooks/status")
 @csrf.exempt
 def status_callback():
     _require_signature()
     raw_id = request.args.get("m", "")
     code = request.form.get("ErrorCode", "")
+    sid = request.form.get("MessageSid") or None
+    msg_id = int(raw_id) if raw_id.isdigit() and len(raw_id) <= 12 else None
+    if msg_id is not None and not _sid_matches(msg_id, sid):
+        msg_id = None  # only the SID can name the message now (unknown SID: ignored)
     tx.atomic(lambda: outbox.apply_provider_status(
-        int(raw_id) if raw_id.isdigit() else None, request.form.get("MessageSid") or None,
+        msg_id, sid,
         request.form.get("MessageStatus") or request.form.get("SmsStatus"),
         int(code) if code.isdigit() else None))
     return Response(status=204)

@@ -15,6 +15,7 @@ from lotocar.communes.models import Commune
 from lotocar.core.timeutil import local_to_utc, to_local, utcnow
 from lotocar.drivers.models import Driver
 from lotocar.extensions import db
+from lotocar.offers import limits
 from lotocar.offers.models import Offer, OfferKind, OfferStatus
 from lotocar.offers.rules import OfferInput, PlaceInput, validate_offer
 from lotocar.offers.signals import offer_saved
@@ -102,7 +103,7 @@ def lock_offer(offer_id: int) -> Offer | None:
 
 def create_offer(driver: Driver, data: OfferInput, actor_id: int | None,
                  now: datetime | None = None) -> Offer:
-    errors = validate_offer(data, now or utcnow())
+    errors = validate_offer(data, now or utcnow()) or limits.cap_errors(driver)
     if errors:
         raise OfferValidationError(errors)
     offer = Offer(driver_id=driver.id, status=OfferStatus.ACTIVE)

@@ -1,15 +1,16 @@
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from lotocar.auth.decorators import current_driver, roles_required
 from lotocar.auth.models import Role
 from lotocar.bookings import operations as bookings
+from lotocar.bookings import withdrawals
 from lotocar.bookings.models import Booking
 from lotocar.candidates.operations import serving_counts
 from lotocar.core import tx
-from lotocar.extensions import db
+from lotocar.extensions import db, limiter
 from lotocar.offers import operations as ops
 from lotocar.offers.forms import OfferForm, StatusForm
 
@@ -53,8 +54,18 @@ def _save(form: OfferForm, offer=None):
     return None
 
 
+def _create_limit() -> str:
+    return current_app.config["OFFER_CREATE_LIMIT"]
+
+
+def _per_account() -> str:
+    return f"user:{current_user.get_id().partition(':')[0]}" if current_user.is_authenticated else "anon"
+
+
 @bp.route("/nouveau", methods=["GET", "POST"])
 @roles_required(Role.DRIVER)
+@limiter.limit(_create_limit, methods=["POST"], key_func=_per_account,
+               deduct_when=lambda response: response.status_code == 302)
 def new():
     driver = current_driver()
     form = OfferForm()
@@ -113,11 +124,16 @@ def answer(booking_id: int, action: str):
     if not StatusForm().validate_on_submit():
         abort(400)
     try:
-        tx.atomic(lambda: bookings.transition(booking.id, DRIVER_ACTIONS[action], current_user.id,
-                                              {"accept": "Accepté par le conducteur (site)",
-                                               "decline": "Refusé par le conducteur (site)",
-                                               "cancel": "Annulé par le conducteur (site)"}[action]))
-    except bookings.BookingError as exc:
+        def act() -> None:
+            if action == "cancel":
+                withdrawals.before_driver_withdraws(booking, current_user.id)
+            bookings.transition(booking.id, DRIVER_ACTIONS[action], current_user.id,
+                                {"accept": "Accepté par le conducteur (site)",
+                                 "decline": "Refusé par le conducteur (site)",
+                                 "cancel": "Annulé par le conducteur (site)"}[action])
+
+        tx.atomic(act)
+    except (bookings.BookingError, withdrawals.WithdrawalRefused) as exc:
         flash(str(exc), "error")
     else:
         flash({"accept": "Merci ! L'équipe confirme au passager et vous tient informé·e.",

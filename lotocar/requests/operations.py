@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta
 
 from lotocar.audit import operations as audit
 from lotocar.communes.models import Commune
-from lotocar.core.timeutil import PARIS, local_to_utc, to_local, utcnow
+from lotocar.core.timeutil import PARIS, local_to_utc, missing_local_time, to_local, utcnow
 from lotocar.extensions import db
 from lotocar.core.places import PlaceInput, check_place
 from lotocar.passengers.models import Passenger
@@ -80,6 +80,8 @@ def validate(data: RequestInput, now: datetime, check_passenger: bool = True) ->
         errors["day"] = "Une demande se prend au plus six mois à l'avance."
     if data.at is None:
         errors["at"] = "Indiquez l'heure."
+    elif data.day is not None and "day" not in errors and missing_local_time(data.day, data.at):
+        errors["at"] = missing_local_time(data.day, data.at)
     elif data.day is not None and "day" not in errors and local_to_utc(data.day, data.at) <= now:
         errors["at"] = "Cette heure est déjà passée."
     if data.flexibility_min is None:
@@ -97,6 +99,8 @@ def validate(data: RequestInput, now: datetime, check_passenger: bool = True) ->
             errors["return_mode"] = "Choisissez le type d'horaire du retour."
         elif data.at is not None and data.return_at <= data.at:
             errors["return_at"] = "Le retour doit être après l'aller."
+        elif data.day is not None and missing_local_time(data.day, data.return_at):
+            errors["return_at"] = missing_local_time(data.day, data.return_at)
     return errors
 
 

@@ -2,7 +2,7 @@
 carpool proofs for the national register (issue #18)
 
 Revision ID: 0010_money
-Revises: 0006_promise_version
+Revises: 0008_security
 Create Date: 2026-12-01 22:01:25
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = '0010_money'
-down_revision = '0006_promise_version'
+down_revision = '0008_security'
 branch_labels = None
 depends_on = None
 
