@@ -57,6 +57,7 @@ def staff_registered_driver(phone=PHONE, email="marie@example.fr"):
     driver = drivers_ops.register_by_staff(drivers_ops.DriverInput(
         first_name="Marie", last_name="Lacoste", phone=phone, home_insee="46042", email=email,
         consent_contact=True), None)
+    db.session.commit()  # the console's edge commits the registration
     return driver.user
 
 
