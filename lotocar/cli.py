@@ -10,9 +10,11 @@ def register_cli(app: Flask) -> None:
     from lotocar.demo.cli import demo_cli
     from lotocar.notifications.cli import sms_cli
     from lotocar.privacy.cli import privacy_cli
+    from lotocar.roads.cli import roads_cli
 
     app.cli.add_command(communes_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(operators_cli)
     app.cli.add_command(sms_cli)
     app.cli.add_command(privacy_cli)
+    app.cli.add_command(roads_cli)

@@ -10,9 +10,11 @@ from lotocar.offers.models import Offer, OfferKind, OfferStatus
 from lotocar.notifications.models import SmsInbound, SmsLink, SmsMessage, SmsOptOut, SmsStatus
 from lotocar.passengers.models import Passenger
 from lotocar.requests.models import RequestMode, RequestReason, RequestStatus, TripRequest
+from lotocar.roads.models import RoadEdge, RoadGraph, RoadLeg, RoadPlace, RoadVertex
 
 __all__ = [
     "ApiToken", "AuditEntry", "Booking", "BookingStatus", "OfferDay", "ChangeCounter", "Commune", "Driver", "Offer", "OfferKind",
     "OfferStatus", "Passenger", "PhoneCode", "RequestMode", "RequestReason", "RequestStatus",
+    "RoadEdge", "RoadGraph", "RoadLeg", "RoadPlace", "RoadVertex",
     "Role", "SmsInbound", "SmsLink", "SmsMessage", "SmsOptOut", "SmsStatus", "TripRequest", "User",
 ]
