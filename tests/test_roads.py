@@ -156,6 +156,37 @@ def test_route_takes_the_bridge(graph):
     assert [e["name"] for e in engine.route(b, a)] == ["Route de Cazenac", BRIDGE_NAME, "Route de Lagarde"]
 
 
+def test_pbf_extract_loads_through_osmium(app, runner, villages, tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("osmium") is None:
+        if conftest.os.environ.get("CI") == "true":
+            pytest.fail("osmium-tool is required under CI=true")
+        pytest.skip("osmium-tool is not installed (apt-get install osmium-tool)")
+    osm = build_osm(tmp_path / "vallee.osm")
+    pbf = tmp_path / "vallee.osm.pbf"
+    subprocess.run(["osmium", "cat", str(osm), "-o", str(pbf)], check=True)
+    result = runner.invoke(args=["roads", "load", str(pbf)])
+    assert result.exit_code == 0, result.output
+    g = db.session.scalars(db.select(RoadGraph)).one()
+    assert (g.source_name, g.edges, g.routable_vertices) == ("vallee.osm.pbf", 7, 6)
+
+
+def test_on_demand_legs_search_a_box_and_agree_with_the_whole_graph(graph):
+    from lotocar.roads.engine import path_cost, search_box
+
+    engine = graph["roads"].inner.engine
+    gid = engine.graph.id
+    a, b = engine.snap(village("Durfort")), engine.snap(village("Brasc"))
+    with db.engine.connect() as conn:
+        boxed = path_cost(conn, gid, a.vertex, b.vertex, search_box(a.point, b.point))
+        whole = path_cost(conn, gid, a.vertex, b.vertex)
+        # a box too small for any route: the whole graph is searched instead
+        tiny = path_cost(conn, gid, a.vertex, b.vertex, (a.point.lat, a.point.lon, a.point.lat, a.point.lon))
+    assert boxed == whole == tiny
+
+
 def test_fast_road_wins_and_speeds_are_configurable(app, runner, graph, tmp_path):
     engine = graph["roads"].inner.engine
     a, b = village("Saint-Alby"), village("Brasc")
