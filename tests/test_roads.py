@@ -230,6 +230,10 @@ def test_matrix_equals_pgroutings_own_answers(graph):
             "JOIN road_edges e ON e.graph_id = :g AND e.id = p.edge"),
             {"e": edges_sql(gid), "a": o.vertex_id, "b": d.vertex_id, "g": gid}).scalar_one()
         snaps = o.snap_km + d.snap_km
+        # straight line at the graph's fastest speed never beats the road (the index's bound)
+        crow = haversine_km(Point(o.lat, o.lon), Point(d.lat, d.lon))
+        assert crow <= graph["roads"].bound.max_kmh * leg.minutes / 60
+        assert crow <= leg.km
         assert leg.minutes == pytest.approx(seconds / 60 + snaps / access * 60, rel=1e-9)
         assert leg.km == pytest.approx(metres / 1000 + snaps, rel=1e-9)
         # and the in-memory matrix router gives the stored values with one lookup
