@@ -120,7 +120,7 @@ def graph(app, runner, villages, tmp_path):
     roads: RoadRouter = app.extensions["roads"]
     assert roads.sync() is True and roads.loaded
     yield {"load": loaded.output, "matrix": built.output, "roads": roads}
-    roads.sync()  # back to straight lines once the tables are emptied by the app fixture
+    roads.reset()  # the app fixture empties the tables (and restarts their ids) next
 
 
 def test_load_builds_a_costed_current_graph(app, graph):
@@ -154,6 +154,35 @@ def test_route_takes_the_bridge(graph):
     assert leg.minutes == pytest.approx(18.0, rel=0.01)   # tertiary roads at 60 km/h
     # and back the same way
     assert [e["name"] for e in engine.route(b, a)] == ["Route de Cazenac", BRIDGE_NAME, "Route de Lagarde"]
+
+
+def test_load_shows_a_progress_bar_in_a_terminal(app, villages, database_url, tmp_path):
+    """The real command in a pseudo-terminal, as an administrator runs it."""
+    import os
+    import pty
+    import subprocess
+
+    osm = build_osm(tmp_path / "vallee.osm")
+    master, slave = pty.openpty()
+    env = {**os.environ, **conftest.clock_env(), "DATABASE_URL": database_url, "FLASK_APP": "app",
+           "SECRET_KEY": "test-secret", "COLUMNS": "100"}
+    proc = subprocess.Popen([sys.executable, "-m", "flask", "roads", "load", str(osm)], cwd=conftest.ROOT,
+                            stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=60) == 0
+    os.close(master)
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    assert "Road graph" in screen and "6/6" in screen and "new graph current" in screen, screen
+    assert "7 edges, 6 routable vertices" in screen
 
 
 def test_pbf_extract_loads_through_osmium(app, runner, villages, tmp_path):

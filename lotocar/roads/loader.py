@@ -9,6 +9,7 @@ the older versions (their matrix goes with them). The scratch schema is always d
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -81,11 +82,8 @@ def _run_osm2pgrouting(engine: Engine, osm: Path, schema: str, conf: Path, binar
            "-d", url.database or "", "-U", url.username or "postgres",
            "-h", url.host or "localhost", "-p", str(url.port or 5432)]
     env = None
-    if url.password:
-        import os
-
+    if url.password:  # through libpq's environment, never on the command line (ps shows it)
         env = {**os.environ, "PGPASSWORD": str(url.password)}
-        cmd += ["-W", str(url.password)]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode != 0 or "ERROR" in done.stderr:
         raise LoadError(f"osm2pgrouting failed: {(done.stderr or done.stdout).strip()[-800:]}")

@@ -73,6 +73,11 @@ class RoadRouter:
     def leg(self, a: Point, b: Point) -> Leg:
         return self._inner.leg(a, b)
 
+    def reset(self) -> None:
+        """Forget the graph in use (straight lines until the next `sync()`)."""
+        with self._lock:
+            self._inner, self.graph, self._stamp, self._synced = self.straight, None, None, False
+
     def _connect(self):
         return self._engine.connect()
 
