@@ -34,10 +34,18 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sqlalchemy as sa  # noqa: E402
+import sqlalchemy as sa
 
-from matching import (CorridorIndex, Matcher, Offer, Point, Recurrence, Request,  # noqa: E402
-                      StraightLineRouter, brute_force_candidates)
+from matching import (
+    CorridorIndex,
+    Matcher,
+    Offer,
+    Point,
+    Recurrence,
+    Request,
+    StraightLineRouter,
+    brute_force_candidates,
+)
 
 PG_SERVER = os.environ.get("TEST_PG_SERVER", "postgresql+psycopg2://postgres@127.0.0.1:5432").rstrip("/")
 STRAIGHT = StraightLineRouter(1.3, 60.0)
@@ -86,8 +94,8 @@ def random_trips(rng: random.Random, palette: list[Point], n_offers: int, n_requ
     for oid in range(1, n_offers + 1):
         o, d = rng.sample(palette, 2)
         m = rng.randrange(6 * 60, 10 * 60)
-        common = dict(id=oid, driver_id=oid, origin=o, destination=d, seats=3,
-                      max_detour_min=rng.choice([5, 10, 15, 20]))
+        common = {"id": oid, "driver_id": oid, "origin": o, "destination": d, "seats": 3,
+                  "max_detour_min": rng.choice([5, 10, 15, 20])}
         if rng.random() < 0.5:
             offers.append(Offer(**common, departure=datetime.combine(days[0] + timedelta(days=rng.randrange(7)),
                                                                      time(m // 60, m % 60))))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
@@ -62,7 +63,7 @@ class _Way:
 def _densify(path: list[tuple[float, float]], step_km: float = 0.5) -> list[tuple[float, float]]:
     """Intermediate nodes every ~500 m, as a real extract has."""
     out = [path[0]]
-    for (x0, y0), (x1, y1) in zip(path, path[1:]):
+    for (x0, y0), (x1, y1) in pairwise(path):
         n = max(1, math.ceil(math.hypot(x1 - x0, y1 - y0) / step_km))
         out += [(x0 + (x1 - x0) * k / n, y0 + (y1 - y0) * k / n) for k in range(1, n + 1)]
     return out

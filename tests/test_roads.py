@@ -23,17 +23,36 @@ from lotocar.requests.models import RequestMode
 from lotocar.roads.engine import edges_sql
 from lotocar.roads.models import RoadEdge, RoadGraph, RoadLeg, RoadPlace
 from lotocar.roads.service import RoadRouter
-from lotocar.roads.speeds import DEFAULT_SPEEDS_KMH, SpeedsError, mapconfig_xml, parse_speeds
-from matching import (CorridorIndex, MatrixRouter, Offer, Point, Recurrence, Request,
-                      StraightLineRouter, haversine_km)
+from lotocar.roads.speeds import (
+    DEFAULT_SPEEDS_KMH,
+    SpeedsError,
+    mapconfig_xml,
+    parse_speeds,
+)
+from matching import (
+    CorridorIndex,
+    MatrixRouter,
+    Offer,
+    Point,
+    Recurrence,
+    Request,
+    StraightLineRouter,
+    haversine_km,
+)
 from tests import conftest
 from tests.factories import MONDAY, TODAY, commune, passenger, trip_request
-from tests.roads_fixture import (BRIDGE_NAME, FAST_ROAD_NAME, SLOW_ROAD_NAME, VILLAGES, at,
-                                 build_osm, village)
+from tests.roads_fixture import (
+    BRIDGE_NAME,
+    FAST_ROAD_NAME,
+    SLOW_ROAD_NAME,
+    VILLAGES,
+    at,
+    build_osm,
+    village,
+)
 
 sys.path.insert(0, str(Path(__file__).parent / "matching"))
-from matching_testutils import assert_index_matches_oracle  # noqa: E402
-
+from matching_testutils import assert_index_matches_oracle
 
 # --- pure parts (both databases) ---------------------------------------------------------
 
@@ -333,8 +352,8 @@ def test_matcher_with_roads_equals_its_oracle(graph):
         while o == d:
             d = rng.choice(palette)
         at_min = rng.randrange(6 * 60, 10 * 60)
-        common = dict(id=oid, driver_id=rng.randrange(1, 15), origin=o, destination=d,
-                      seats=rng.randint(1, 3), max_detour_min=rng.choice([0, 5, 10, 15, 30]))
+        common = {"id": oid, "driver_id": rng.randrange(1, 15), "origin": o, "destination": d,
+                  "seats": rng.randint(1, 3), "max_detour_min": rng.choice([0, 5, 10, 15, 30])}
         when = time(at_min // 60, at_min % 60)
         if rng.random() < 0.5:
             offers.append(Offer(**common, departure=datetime.combine(days[0] + timedelta(days=rng.randrange(7)), when)))

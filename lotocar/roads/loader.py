@@ -67,7 +67,7 @@ def _osm_xml(path: Path, workdir: Path, osmium: str) -> Path:
             raise LoadError(f"{osmium!r} not found: install osmium-tool to read .pbf extracts")
         out = workdir / "extract.osm"
         done = subprocess.run([osmium, "cat", str(path), "-o", str(out), "--overwrite"],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise LoadError(f"osmium could not read {path.name}: {done.stderr.strip()[-500:]}")
         return out
@@ -84,7 +84,7 @@ def _run_osm2pgrouting(engine: Engine, osm: Path, schema: str, conf: Path, binar
     env = None
     if url.password:  # through libpq's environment, never on the command line (ps shows it)
         env = {**os.environ, "PGPASSWORD": str(url.password)}
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0 or "ERROR" in done.stderr:
         raise LoadError(f"osm2pgrouting failed: {(done.stderr or done.stdout).strip()[-800:]}")
 

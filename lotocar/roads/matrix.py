@@ -13,14 +13,18 @@ from contextlib import contextmanager
 from flask import current_app
 from sqlalchemy import text
 
-from matching import Point
-
 from lotocar.communes.models import Commune
 from lotocar.core import clock
 from lotocar.extensions import db
-from lotocar.roads.engine import MatrixResult, PgRoutingRouter, compute_matrix, current_graph
+from lotocar.roads.engine import (
+    MatrixResult,
+    PgRoutingRouter,
+    compute_matrix,
+    current_graph,
+)
 from lotocar.roads.loader import LoadError, require_pgrouting
 from lotocar.roads.service import straight_router
+from matching import Point
 
 
 class MatrixError(RuntimeError):

@@ -18,11 +18,10 @@ from flask import Flask, current_app
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from matching import Leg, MatrixRouter, Point, SpeedBound, StraightLineRouter
-from matching.router import Router, router_bound
-
 from lotocar.extensions import db
 from lotocar.roads.engine import GraphInfo, PgRoutingRouter, current_graph
+from matching import Leg, MatrixRouter, Point, SpeedBound, StraightLineRouter
+from matching.router import Router, router_bound
 
 log = logging.getLogger("lotocar.roads")
 

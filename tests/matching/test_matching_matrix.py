@@ -9,8 +9,13 @@ from array import array
 from datetime import date, timedelta
 
 import pytest
-from matching_testutils import (BumpyRouter, assert_index_matches_oracle, load_communes,
-                                random_offer, random_request)
+from matching_testutils import (
+    BumpyRouter,
+    assert_index_matches_oracle,
+    load_communes,
+    random_offer,
+    random_request,
+)
 
 from matching import CorridorIndex, Leg, MatrixRouter, Point, SpeedBound
 
