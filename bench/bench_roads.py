@@ -14,6 +14,10 @@ Run from the repository root (needs PostgreSQL with PostGIS and pgRouting)::
    or disappear; and the cost of a leg: matrix lookup, cached leg, pgRouting on demand.
 2. With --database-url, the same ratio on random pairs of the service's places (communes
    within ROADS_MATRIX_KM) of the graph loaded in that database, read from its matrix.
+3. With --grid, the cost at the Lot's scale: a synthetic road grid over the département
+   (every 500 m, jittered; primary every 5 km, secondary every 2.5 km, else unclassified)
+   loaded by the real loader, `flask roads matrix` over the 312 communes, and on-demand legs
+   (box search vs whole graph). Its ratios say nothing of real roads; its timings do.
 
 The index and the brute-force oracle must agree with the road router (exit status 1 if not).
 The last line is machine-readable (``RESULT ...``).
@@ -151,6 +155,7 @@ def main() -> None:
     ap.add_argument("--offers", type=int, default=60)
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--seed", type=int, default=19)
+    ap.add_argument("--grid", action="store_true", help="also time a Lot-sized synthetic graph")
     args = ap.parse_args()
     rng = random.Random(args.seed)
 
@@ -219,6 +224,8 @@ def main() -> None:
             lot = ""
             if args.database_url:
                 lot = lot_pairs(args.database_url, args.pairs, rng)
+            if args.grid:
+                lot += grid_scale(app, Path(tmp), rng)
             db.session.remove()
             db.engine.dispose()
         print(f"RESULT fixture_ratio_median={statistics.median(rs):.2f} fixture_ratio_p95={pct(rs, 0.95):.2f} "
@@ -226,6 +233,80 @@ def main() -> None:
               f"lookup_us={lookup_us:.2f} on_demand_ms={demand_ms:.1f}{lot}")
     finally:
         drop_db(name)
+
+
+def build_grid_osm(path: Path, rng: random.Random, step_km: float = 0.5) -> Path:
+    """A jittered road grid over the Lot's bounding box, as OSM XML."""
+    lat0, lat1, lon0, lon1 = 44.18, 45.07, 0.96, 2.23
+    km_lat = 1 / 111.195
+    ny = int((lat1 - lat0) / km_lat / step_km) + 1
+    mid = (lat0 + lat1) / 2
+    km_lon = 1 / (111.195 * __import__("math").cos(__import__("math").radians(mid)))
+    nx = int((lon1 - lon0) / km_lon / step_km) + 1
+    def nid(i: int, j: int) -> int:
+        return i * nx + j + 1
+    def cls(k: int) -> str:
+        return "primary" if k % 10 == 0 else "secondary" if k % 5 == 0 else "unclassified"
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write('<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6" generator="bench">\n')
+        for i in range(ny):
+            for j in range(nx):
+                lat = lat0 + (i * step_km + rng.uniform(-0.1, 0.1)) * km_lat
+                lon = lon0 + (j * step_km + rng.uniform(-0.1, 0.1)) * km_lon
+                fh.write(f'<node id="{nid(i, j)}" version="1" lat="{lat:.7f}" lon="{lon:.7f}"/>\n')
+        way = 0
+        for i in range(ny):
+            way += 1
+            fh.write(f'<way id="{way}" version="1">' + "".join(f'<nd ref="{nid(i, j)}"/>' for j in range(nx))
+                     + f'<tag k="highway" v="{cls(i)}"/></way>\n')
+        for j in range(nx):
+            way += 1
+            fh.write(f'<way id="{way}" version="1">' + "".join(f'<nd ref="{nid(i, j)}"/>' for i in range(ny))
+                     + f'<tag k="highway" v="{cls(j)}"/></way>\n')
+        fh.write("</osm>\n")
+    return path
+
+
+def grid_scale(app, tmp: Path, rng: random.Random) -> str:
+    from lotocar.communes import operations as communes
+    from lotocar.extensions import db
+    from lotocar.roads import matrix as matrix_ops
+    from lotocar.roads.engine import path_cost
+    from lotocar.roads.loader import load_extract
+    from lotocar.roads.speeds import parse_speeds
+
+    for _ in communes.upsert_communes(communes.read_csv(app.config["COMMUNES_CSV"])):
+        pass
+    db.session.commit()
+    osm = build_grid_osm(tmp / "grid.osm", rng)
+    t0 = clock.perf_counter()
+    result = load_extract(db.session, osm, parse_speeds(""), app.config["ROADS_ACCESS_KMH"])
+    db.session.commit()
+    load_s = clock.perf_counter() - t0
+    t0 = clock.perf_counter()
+    router = matrix_ops.engine_router()
+    built = matrix_ops.build_matrix(router, matrix_ops.places_from_communes(), 80.0, 16)
+    db.session.commit()
+    matrix_s = clock.perf_counter() - t0
+    road = app.extensions["roads"]
+    road.sync()
+    pts = [p for _, p, _ in built.places]
+    a, b = pts[0], pts[1]
+    lookup_us = timing(lambda: road.leg(a, b), 20000) * 1e6
+    engine = road.inner.engine
+    addresses = [Point(rng.uniform(44.3, 44.95), rng.uniform(1.1, 2.1)) for _ in range(20)]
+    it = iter([(x, pts[rng.randrange(len(pts))]) for x in addresses])
+    demand_ms = timing(lambda: engine.leg(*next(it)), len(addresses)) * 1e3
+    gid = engine.graph.id
+    with db.engine.connect() as conn:
+        sa_, sb_ = engine.snap(addresses[0]), engine.snap(pts[5])
+        whole_ms = timing(lambda: path_cost(conn, gid, sa_.vertex, sb_.vertex), 5) * 1e3
+    print(f"Lot-sized synthetic grid: {result.edges} edges, {result.vertices} vertices, load {load_s:.1f} s; "
+          f"matrix {len(built.legs)} legs between {len(built.places)} places in {matrix_s:.1f} s; "
+          f"leg: matrix lookup {lookup_us:.2f} us, on demand {demand_ms:.0f} ms (box), "
+          f"{whole_ms:.0f} ms (whole graph)")
+    return (f" grid_edges={result.edges} grid_matrix_legs={len(built.legs)} grid_matrix_s={matrix_s:.1f}"
+            f" grid_on_demand_ms={demand_ms:.0f} grid_whole_graph_ms={whole_ms:.0f}")
 
 
 def lot_pairs(url: str, n: int, rng: random.Random) -> str:

@@ -7,7 +7,9 @@ row-major, ``NaN`` where a pair was not computed, e.g. beyond the matrix's radiu
 between two places is then one dictionary lookup and one array read.
 
 Any other leg (an address, a pair outside the matrix) is asked of ``engine`` once and kept
-in a bounded, thread-safe LRU cache. Results are deterministic as long as the engine's
+in a bounded, thread-safe LRU cache. An optional ``warm(point)`` callback is called once
+for each new non-place point met in a leg with a place, before that leg is asked: an
+engine can then compute all legs between that point and the places in one go. Results are deterministic as long as the engine's
 are, so the corridor index and the brute-force oracle see the same numbers.
 
 The speed bound (:class:`~matching.router.SpeedBound`) is the engine's unless given: the
@@ -20,7 +22,7 @@ import math
 import threading
 from array import array
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .geo import Point
 from .router import Leg, Router, SpeedBound, router_bound
@@ -38,6 +40,7 @@ class MatrixRouter:
         *,
         bound: SpeedBound | None = None,
         cache_size: int = 100_000,
+        warm: Callable[[Point], object] | None = None,
     ) -> None:
         n = len(places)
         if len(minutes) != n * n or len(km) != n * n:
@@ -57,6 +60,8 @@ class MatrixRouter:
         self._lock = threading.Lock()
         self.matrix_hits = 0
         self.engine_calls = 0
+        self._warm = warm
+        self._warmed: OrderedDict[Point, None] = OrderedDict()
 
     @property
     def places(self) -> int:
@@ -94,6 +99,18 @@ class MatrixRouter:
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
+        if self._warm is not None:
+            a_place, b_place = a in self._slot, b in self._slot
+            if a_place != b_place:
+                x = b if a_place else a
+                with self._lock:
+                    first = x not in self._warmed
+                    if first:
+                        self._warmed[x] = None
+                        while len(self._warmed) > max(1, self.cache_size // 100):
+                            self._warmed.popitem(last=False)
+                if first:
+                    self._warm(x)
         leg = self.engine.leg(a, b)
         self.engine_calls += 1
         if self.cache_size:

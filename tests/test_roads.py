@@ -221,18 +221,22 @@ def test_pbf_extract_loads_through_osmium(app, runner, villages, tmp_path):
     assert (g.source_name, g.edges, g.routable_vertices) == ("vallee.osm.pbf", 7, 6)
 
 
-def test_on_demand_legs_search_a_box_and_agree_with_the_whole_graph(graph):
-    from lotocar.roads.engine import path_cost, search_box
+def test_an_address_gets_its_legs_with_all_places_in_two_calls(graph):
+    from lotocar.roads.engine import PgRoutingRouter
 
-    engine = graph["roads"].inner.engine
-    gid = engine.graph.id
-    a, b = engine.snap(village("Durfort")), engine.snap(village("Brasc"))
-    with db.engine.connect() as conn:
-        boxed = path_cost(conn, gid, a.vertex, b.vertex, search_box(a.point, b.point))
-        whole = path_cost(conn, gid, a.vertex, b.vertex)
-        # a box too small for any route: the whole graph is searched instead
-        tiny = path_cost(conn, gid, a.vertex, b.vertex, (a.point.lat, a.point.lon, a.point.lat, a.point.lon))
-    assert boxed == whole == tiny
+    router = graph["roads"].inner
+    engine = router.engine
+    farm = at(-1.3, 7.6)
+    before = engine.queries
+    legs = {name: router.leg(farm, village(name)) for name in VILLAGES}
+    back = {name: router.leg(village(name), farm) for name in VILLAGES}
+    assert engine.queries == before + 2          # one-to-many and many-to-one, then the cache
+    # the same legs as one pgRouting call per leg, on a cold router
+    cold = PgRoutingRouter(engine._connect, engine.graph, engine.fallback)
+    for name in VILLAGES:
+        assert cold.leg(farm, village(name)) == legs[name]
+        assert cold.leg(village(name), farm) == back[name]
+    assert legs["Cazenac"].km == pytest.approx(0.45 + 2.0 + 8.0, rel=0.02)
 
 
 def test_fast_road_wins_and_speeds_are_configurable(app, runner, graph, tmp_path):

@@ -17,7 +17,6 @@ graph's fastest speed; the access legs are straight lines at `access_kmh`. Hence
 """
 from __future__ import annotations
 
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -51,32 +50,10 @@ class Snap:
     km: float
 
 
-# An on-demand leg searches the roads in a box around its two ends, widened by this share
-# of their distance and at least BOX_MIN_KM: pgRouting then loads a few thousand edges, not
-# the whole département. A fastest route leaving the box would be replaced by a slower one
-# inside it: still a real route, so the speed bound stays safe, and still deterministic.
-BOX_MARGIN = 0.5
-BOX_MIN_KM = 15.0
-
-
-def edges_sql(graph_id: int, box: tuple[float, float, float, float] | None = None) -> str:
-    """The edges query pgRouting runs (numbers formatted here, never user input); with a
-    box (min lat, min lon, max lat, max lon), only edges leaving a vertex inside it."""
-    sql = ("SELECT id, source, target, cost_s AS cost, reverse_cost_s AS reverse_cost "
-           f"FROM road_edges WHERE graph_id = {int(graph_id)}")
-    if box is not None:
-        lat0, lon0, lat1, lon1 = (float(v) for v in box)
-        sql += (f" AND source IN (SELECT id FROM road_vertices WHERE graph_id = {int(graph_id)}"
-                f" AND lat BETWEEN {lat0!r} AND {lat1!r} AND lon BETWEEN {lon0!r} AND {lon1!r})")
-    return sql
-
-
-def search_box(a: Point, b: Point) -> tuple[float, float, float, float]:
-    margin_km = max(BOX_MIN_KM, BOX_MARGIN * haversine_km(a, b))
-    dlat = margin_km / 111.0
-    dlon = margin_km / (111.0 * max(0.1, math.cos(math.radians((a.lat + b.lat) / 2))))
-    return (min(a.lat, b.lat) - dlat, min(a.lon, b.lon) - dlon,
-            max(a.lat, b.lat) + dlat, max(a.lon, b.lon) + dlon)
+def edges_sql(graph_id: int) -> str:
+    """The edges query pgRouting runs (an integer id, never user input)."""
+    return ("SELECT id, source, target, cost_s AS cost, reverse_cost_s AS reverse_cost "
+            f"FROM road_edges WHERE graph_id = {int(graph_id)}")
 
 
 def current_graph(conn: Connection) -> GraphInfo | None:
@@ -113,18 +90,16 @@ def compose(a: Point, sa: Snap, b: Point, sb: Snap, path_s: float, path_m: float
     return Leg(access_km + path_m / 1000.0, access_km / access_kmh * 60.0 + path_s / 60.0)
 
 
-def path_cost(conn: Connection, graph_id: int, va: int, vb: int,
-              box: tuple[float, float, float, float] | None = None) -> tuple[float, float]:
-    """(seconds, metres) of the fastest path va -> vb (within `box`, else on the whole graph)."""
-    for edges in ((edges_sql(graph_id, box), edges_sql(graph_id)) if box else (edges_sql(graph_id),)):
-        row = conn.execute(text(
-            "SELECT count(*), coalesce(sum(d.cost), 0), coalesce(sum(e.length_m), 0) "
-            "FROM pgr_dijkstra(:edges, CAST(:va AS BIGINT), CAST(:vb AS BIGINT), true) d "
-            "LEFT JOIN road_edges e ON e.graph_id = :g AND e.id = d.edge"),
-            {"edges": edges, "va": va, "vb": vb, "g": graph_id}).first()
-        if row is not None and int(row[0]) > 0:
-            return float(row[1]), float(row[2])
-    raise RouterError(f"no road route between vertices {va} and {vb} (graph {graph_id})")
+def path_cost(conn: Connection, graph_id: int, va: int, vb: int) -> tuple[float, float]:
+    """(seconds, metres) of the fastest path va -> vb."""
+    row = conn.execute(text(
+        "SELECT count(*), coalesce(sum(d.cost), 0), coalesce(sum(e.length_m), 0) "
+        "FROM pgr_dijkstra(:edges, CAST(:va AS BIGINT), CAST(:vb AS BIGINT), true) d "
+        "LEFT JOIN road_edges e ON e.graph_id = :g AND e.id = d.edge"),
+        {"edges": edges_sql(graph_id), "va": va, "vb": vb, "g": graph_id}).first()
+    if row is None or int(row[0]) == 0:
+        raise RouterError(f"no road route between vertices {va} and {vb} (graph {graph_id})")
+    return float(row[1]), float(row[2])
 
 
 def path_edges(conn: Connection, graph_id: int, va: int, vb: int) -> list[dict]:
@@ -192,14 +167,62 @@ class PgRoutingRouter:
                 leg = compose(a, sa, b, sb, 0.0, 0.0, self.graph.access_kmh)
             else:
                 self.queries += 1
-                seconds, metres = path_cost(conn, self.graph.id, sa.vertex, sb.vertex,
-                                            search_box(sa.point, sb.point))
+                seconds, metres = path_cost(conn, self.graph.id, sa.vertex, sb.vertex)
                 leg = compose(a, sa, b, sb, seconds, metres, self.graph.access_kmh)
         with self._lock:
             self._legs[key] = leg
             while len(self._legs) > self.cache_size:
                 self._legs.popitem(last=False)
         return leg
+
+    def warm(self, x: Point, places: Sequence[Point], within_km: float) -> int:
+        """Legs between `x` (an address) and every place within `within_km`, both ways, in
+        two pgRouting calls (one-to-many, many-to-one) instead of one call per leg; kept in
+        the cache. Returns the number of legs added."""
+        with self._connect() as conn:
+            sx = self.snap(x, conn)
+            if sx is None:
+                return 0  # off the graph: fallback legs, cheap
+            near = [(p, self.snap(p, conn)) for p in places
+                    if p != x and haversine_km(x, p) <= within_km]
+            near = [(p, s) for p, s in near if s is not None]
+            others = sorted({s.vertex for _, s in near if s.vertex != sx.vertex})
+            out: dict[int, tuple[float, float]] = {}
+            back: dict[int, tuple[float, float]] = {}
+            if others:
+                self.queries += 2
+                params = {"edges": edges_sql(self.graph.id), "g": self.graph.id, "x": [sx.vertex],
+                          "vs": others}
+                for sql, into, key in (  # the many-to-many form names both ends of each path
+                        ("pgr_dijkstra(:edges, CAST(:x AS BIGINT[]), CAST(:vs AS BIGINT[]), true)", out, 1),
+                        ("pgr_dijkstra(:edges, CAST(:vs AS BIGINT[]), CAST(:x AS BIGINT[]), true)", back, 0)):
+                    rows = conn.execute(text(
+                        "SELECT d.start_vid, d.end_vid, sum(d.cost), coalesce(sum(e.length_m), 0) "
+                        f"FROM {sql} d LEFT JOIN road_edges e ON e.graph_id = :g AND e.id = d.edge "
+                        "GROUP BY d.start_vid, d.end_vid"), params).all()
+                    for row in rows:
+                        into[int(row[key])] = (float(row[2]), float(row[3]))
+        added = 0
+        access = self.graph.access_kmh
+        with self._lock:
+            for p, s in near:
+                for key, found in (((x, p), out.get(s.vertex)), ((p, x), back.get(s.vertex))):
+                    if key in self._legs:
+                        continue
+                    if s.vertex == sx.vertex:
+                        leg = compose(key[0], sx if key[0] == x else s, key[1], s if key[0] == x else sx,
+                                      0.0, 0.0, access)
+                    elif found is None:
+                        continue  # no route found this way: leg() will ask on its own
+                    elif key[0] == x:
+                        leg = compose(x, sx, p, s, found[0], found[1], access)
+                    else:
+                        leg = compose(p, s, x, sx, found[0], found[1], access)
+                    self._legs[key] = leg
+                    added += 1
+            while len(self._legs) > self.cache_size:
+                self._legs.popitem(last=False)
+        return added
 
     def route(self, a: Point, b: Point) -> list[dict]:
         """The road edges the leg a -> b drives along (empty when off the graph)."""

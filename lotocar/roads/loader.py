@@ -158,6 +158,9 @@ def _copy(session: Session, schema: str, source_name: str, sha256: str, speeds: 
     if not edges:
         raise LoadError(f"{source_name}: no road of the configured classes in this extract")
     step("edges")
+    # fresh statistics for the planner: the edges queries pgRouting runs join these tables
+    session.execute(text("ANALYZE road_vertices"))
+    session.execute(text("ANALYZE road_edges"))
     from lotocar.roads.engine import edges_sql
 
     session.execute(text(

@@ -59,8 +59,7 @@ class RoadVertex(db.Model):
     routable: Mapped[bool] = mapped_column(Boolean, default=False)
     geom: Mapped[object] = mapped_column(POINT)
 
-    __table_args__ = (Index("ix_road_vertices_geom", "geom", postgresql_using="gist"),
-                      Index("ix_road_vertices_graph_lat", "graph_id", "lat"))
+    __table_args__ = (Index("ix_road_vertices_geom", "geom", postgresql_using="gist"),)
 
 
 class RoadEdge(db.Model):

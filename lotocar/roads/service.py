@@ -26,7 +26,7 @@ from matching.router import Router, router_bound
 log = logging.getLogger("lotocar.roads")
 
 
-def load_matrix_router(engine_router: PgRoutingRouter, conn) -> MatrixRouter:
+def load_matrix_router(engine_router: PgRoutingRouter, conn, within_km: float = 80.0) -> MatrixRouter:
     """The graph's stored matrix as plain arrays in front of the engine."""
     gid = engine_router.graph.id
     places = conn.execute(text(
@@ -42,7 +42,8 @@ def load_matrix_router(engine_router: PgRoutingRouter, conn) -> MatrixRouter:
             minutes[i * n + j] = m
             km[i * n + j] = k
     points = [Point(float(lat), float(lon)) for _key, lat, lon in places]
-    return MatrixRouter(points, minutes, km, engine_router, cache_size=engine_router.cache_size)
+    return MatrixRouter(points, minutes, km, engine_router, cache_size=engine_router.cache_size,
+                        warm=lambda x: engine_router.warm(x, points, within_km))
 
 
 class RoadRouter:
@@ -97,7 +98,7 @@ class RoadRouter:
                         engine_router = PgRoutingRouter(
                             self._connect, graph, self.straight, max_snap_km=cfg["ROADS_MAX_SNAP_KM"],
                             cache_size=cfg["ROADS_CACHE_SIZE"])
-                        inner = load_matrix_router(engine_router, conn)
+                        inner = load_matrix_router(engine_router, conn, cfg["ROADS_MATRIX_KM"])
             except DBAPIError as exc:  # a database without the tables yet (before `db upgrade`)
                 log.warning("road graph unreadable (%s): straight-line legs", exc.__class__.__name__)
                 return False

@@ -80,7 +80,6 @@ def upgrade():
     )
     with op.batch_alter_table('road_vertices', schema=None) as batch_op:
         batch_op.create_index('ix_road_vertices_geom', ['geom'], unique=False, postgresql_using='gist')
-        batch_op.create_index('ix_road_vertices_graph_lat', ['graph_id', 'lat'], unique=False)
 
     
 
@@ -88,7 +87,6 @@ def upgrade():
 def downgrade():
     
     with op.batch_alter_table('road_vertices', schema=None) as batch_op:
-        batch_op.drop_index('ix_road_vertices_graph_lat')
         batch_op.drop_index('ix_road_vertices_geom', postgresql_using='gist')
 
     op.drop_table('road_vertices')
