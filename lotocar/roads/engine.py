@@ -50,8 +50,12 @@ class Snap:
     km: float
 
 
-def edges_sql(graph_id: int) -> str:
-    """The edges query pgRouting runs (an integer id, never user input)."""
+def edges_sql(graph_id: int, reverse: bool = False) -> str:
+    """The edges query pgRouting runs (an integer id, never user input). `reverse` turns
+    every edge around: one search from x on it gives the fastest paths from all vertices to x."""
+    if reverse:
+        return ("SELECT id, source, target, reverse_cost_s AS cost, cost_s AS reverse_cost "
+                f"FROM road_edges WHERE graph_id = {int(graph_id)}")
     return ("SELECT id, source, target, cost_s AS cost, reverse_cost_s AS reverse_cost "
             f"FROM road_edges WHERE graph_id = {int(graph_id)}")
 
@@ -191,17 +195,18 @@ class PgRoutingRouter:
             back: dict[int, tuple[float, float]] = {}
             if others:
                 self.queries += 2
-                params = {"edges": edges_sql(self.graph.id), "g": self.graph.id, "x": [sx.vertex],
-                          "vs": others}
-                for sql, into, key in (  # the many-to-many form names both ends of each path
-                        ("pgr_dijkstra(:edges, CAST(:x AS BIGINT[]), CAST(:vs AS BIGINT[]), true)", out, 1),
-                        ("pgr_dijkstra(:edges, CAST(:vs AS BIGINT[]), CAST(:x AS BIGINT[]), true)", back, 0)):
+                # one search from x each way: on the graph (x -> places) and on the reversed
+                # graph (places -> x); the many-to-many form names both ends of each path
+                for reverse, into in ((False, out), (True, back)):
                     rows = conn.execute(text(
-                        "SELECT d.start_vid, d.end_vid, sum(d.cost), coalesce(sum(e.length_m), 0) "
-                        f"FROM {sql} d LEFT JOIN road_edges e ON e.graph_id = :g AND e.id = d.edge "
-                        "GROUP BY d.start_vid, d.end_vid"), params).all()
-                    for row in rows:
-                        into[int(row[key])] = (float(row[2]), float(row[3]))
+                        "SELECT d.end_vid, sum(d.cost), coalesce(sum(e.length_m), 0) "
+                        "FROM pgr_dijkstra(:edges, CAST(:x AS BIGINT[]), CAST(:vs AS BIGINT[]), true) d "
+                        "LEFT JOIN road_edges e ON e.graph_id = :g AND e.id = d.edge "
+                        "GROUP BY d.start_vid, d.end_vid"),
+                        {"edges": edges_sql(self.graph.id, reverse), "g": self.graph.id,
+                         "x": [sx.vertex], "vs": others}).all()
+                    for vertex, seconds, metres in rows:
+                        into[int(vertex)] = (float(seconds), float(metres))
         added = 0
         access = self.graph.access_kmh
         with self._lock:
