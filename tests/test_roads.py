@@ -77,6 +77,17 @@ def test_router_factory_knows_pgrouting(app):
         make_router({**app.config, "ROUTER": "graphhopper"}, roads)
 
 
+def test_router_pgrouting_in_config_wires_the_app(database_url, tmp_path):
+    from lotocar import create_app
+
+    other = create_app({**conftest.TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, "ROUTER": "pgrouting"})
+    other.instance_path = str(tmp_path)
+    assert other.extensions["matching"].router is other.extensions["roads"]
+    with other.app_context():
+        assert other.extensions["matching"].warm() == 0   # no trips; straight lines until a graph
+        assert not other.extensions["roads"].loaded
+
+
 def test_load_refuses_without_postgresql_or_file(app, runner, db_kind, tmp_path):
     result = runner.invoke(args=["roads", "load", str(tmp_path / "absent.osm.pbf")])
     assert result.exit_code != 0
