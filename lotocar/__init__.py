@@ -106,6 +106,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     notifications.init_app(app)  # SMS gateway + booking/trip subscriptions (no scheduler here)
 
+    from lotocar.roads import service as roads_service
+
+    roads_service.init_app(app)  # the road router (pgRouting graph + matrix), synced lazily
+
     from lotocar.candidates import reactions, service as matching_service
 
     matching_service.init_app(app)

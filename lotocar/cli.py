@@ -13,6 +13,7 @@ def register_cli(app: Flask) -> None:
     from lotocar.privacy.cli import privacy_cli
     from lotocar.rpc.cli import rpc_cli
     from lotocar.statements.cli import statements_cli
+    from lotocar.roads.cli import roads_cli
 
     app.cli.add_command(communes_cli)
     app.cli.add_command(demo_cli)
@@ -22,3 +23,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(privacy_cli)
     app.cli.add_command(statements_cli)
     app.cli.add_command(rpc_cli)
+    app.cli.add_command(roads_cli)

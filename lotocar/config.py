@@ -125,6 +125,14 @@ def load_config(instance_path: str) -> dict[str, object]:
         "ROUTER_SPEED_KMH": _float("ROUTER_SPEED_KMH", 60.0),
         "OSRM_URL": os.environ.get("OSRM_URL", ""),
         "OSRM_TIMEOUT_S": _float("OSRM_TIMEOUT_S", 2.0),
+        # Real roads with pgRouting (issue #19): ROUTER=pgrouting, `flask roads load|matrix`.
+        "ROADS_SPEEDS": os.environ.get("ROADS_SPEEDS", ""),  # "primary=80,tertiary=50", see roads/speeds.py
+        "ROADS_ACCESS_KMH": _float("ROADS_ACCESS_KMH", 30.0),
+        "ROADS_MAX_SNAP_KM": _float("ROADS_MAX_SNAP_KM", 3.0),
+        "ROADS_MATRIX_KM": _float("ROADS_MATRIX_KM", 80.0),
+        "ROADS_CACHE_SIZE": _int("ROADS_CACHE_SIZE", 200_000),
+        "OSM2PGROUTING": os.environ.get("OSM2PGROUTING", "osm2pgrouting"),
+        "OSMIUM": os.environ.get("OSMIUM", "osmium"),
         "MATCHING_HORIZON_DAYS": _int("MATCHING_HORIZON_DAYS", 42),
         "PRIVACY_RETENTION_MONTHS": _int("PRIVACY_RETENTION_MONTHS", 24),
         # Cost participation (lotocar.contributions): suggested amount per ride, in euros.

@@ -12,10 +12,12 @@ from lotocar.notifications.models import SmsInbound, SmsLink, SmsMessage, SmsOpt
 from lotocar.passengers.models import Passenger
 from lotocar.requests.models import RequestMode, RequestReason, RequestStatus, TripRequest
 from lotocar.rpc.models import JourneyStatus, RpcJourney
+from lotocar.roads.models import RoadEdge, RoadGraph, RoadLeg, RoadPlace, RoadVertex
 
 __all__ = [
     "ApiToken", "AuditEntry", "Booking", "BookingStatus", "OfferDay", "ChangeCounter", "Commune", "Driver", "Offer", "OfferKind",
     "OfferStatus", "Passenger", "PhoneCode", "RequestMode", "RequestReason", "RequestStatus",
+    "RoadEdge", "RoadGraph", "RoadLeg", "RoadPlace", "RoadVertex",
     "Role", "BookingContribution", "DriverContributionChoice", "PassengerExemption", "JourneyStatus",
     "RpcJourney", "SmsInbound", "SmsLink", "SmsMessage", "SmsOptOut", "SmsStatus", "TripRequest", "User",
 ]

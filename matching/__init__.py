@@ -6,6 +6,7 @@ the details:
 
 * :mod:`matching.geo` — points, great-circle distance, contracting projection;
 * :mod:`matching.router` / :mod:`matching.osrm` — road legs (straight line, OSRM);
+* :mod:`matching.matrix` — place-to-place legs from a precomputed matrix in memory;
 * :mod:`matching.model` — offers, recurrences, requests, candidates, local time rules;
 * :mod:`matching.rules` — the exact rules and the brute-force oracle;
 * :mod:`matching.index` — the rtree corridor index (exact pre-filter);
@@ -27,6 +28,7 @@ from __future__ import annotations
 from .geo import EARTH_RADIUS_KM, Point, Projection, haversine_km
 from .index import CorridorIndex
 from .matcher import Matcher
+from .matrix import MatrixRouter
 from .model import DEFAULT_TZ, Candidate, Offer, Recurrence, Request, band_for_detour, localize
 from .osrm import OSRMRouter
 from .router import Leg, Router, RouterError, SpeedBound, StraightLineRouter
@@ -39,6 +41,7 @@ __all__ = [
     "CorridorIndex",
     "Leg",
     "Matcher",
+    "MatrixRouter",
     "OSRMRouter",
     "Offer",
     "Point",

@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # shared fixtures of feature test modules (never imported from a test module)
 pytest_plugins = ["tests.api_support"]
 PG_SERVER_DEFAULT = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+# Why the pgRouting tests cannot run on this PostgreSQL server (None: they can).
+PGROUTING_MISSING: str | None = None
 
 
 # The suite's clock. Every test starts at this instant (a Tuesday morning, inside the SMS
@@ -126,6 +128,17 @@ def database_url(db_kind, tmp_path_factory):
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE "{name}"'))
         pytest.exit(f"PostGIS is not installed on {server}: {exc}", returncode=3)
+    global PGROUTING_MISSING
+    try:  # real roads (tests/test_roads.py); under CI=true its absence is a failure
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pgrouting"))
+    except sa.exc.DBAPIError as exc:
+        PGROUTING_MISSING = f"pgRouting is not installed on {server}: {str(exc).splitlines()[0]}"
+        if os.environ.get("CI") == "true":
+            engine.dispose()
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE "{name}"'))
+            pytest.exit(PGROUTING_MISSING + " (required under CI=true)", returncode=3)
     engine.dispose()
     yield url
     with admin.connect() as conn:

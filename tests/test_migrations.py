@@ -82,11 +82,13 @@ def test_upgrade_downgrade_upgrade_on_fresh_database(fresh_url, db_kind, tmp_pat
                     "WHERE f_table_schema = 'public'")).all())
                 assert kinds == {f"{t}.{c}": "Point" for t, c in [
                     ("communes", "geom"), ("offers", "origin_geom"), ("offers", "destination_geom"),
-                    ("trip_requests", "origin_geom"), ("trip_requests", "destination_geom")]}
+                    ("trip_requests", "origin_geom"), ("trip_requests", "destination_geom"),
+                    ("road_vertices", "geom")]}
                 gist = set(conn.execute(sa.text(
                     "SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%USING gist%'")).scalars())
                 assert {"ix_communes_geom", "ix_offers_origin_geom", "ix_offers_destination_geom",
-                        "ix_trip_requests_origin_geom", "ix_trip_requests_destination_geom"} <= gist
+                        "ix_trip_requests_origin_geom", "ix_trip_requests_destination_geom",
+                        "ix_road_vertices_geom"} <= gist
         downgrade(revision="base")
         left = set(sa.inspect(db.engine).get_table_names()) - {"alembic_version", "spatial_ref_sys"}
         assert left == set()

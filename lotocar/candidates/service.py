@@ -30,6 +30,7 @@ from lotocar.extensions import db
 from lotocar.offers.models import Offer, OfferStatus
 from lotocar.offers.operations import to_match_offer
 from lotocar.requests.models import RequestMode, RequestStatus, TripRequest
+from lotocar.roads.service import RoadRouter
 
 log = logging.getLogger("lotocar.matching")
 
@@ -38,12 +39,21 @@ log = logging.getLogger("lotocar.matching")
 HORIZON_DAYS = 42
 
 
-def make_router(config) -> Router:
+def make_router(config, roads: RoadRouter | None = None) -> Router:
+    """ROUTER=straight (default), osrm (OSRM_URL) or pgrouting (the graph `flask roads load`
+    imported, its matrix in memory; straight-line legs until a graph is loaded)."""
     straight = StraightLineRouter(circuity=config["ROUTER_CIRCUITY"], speed_kmh=config["ROUTER_SPEED_KMH"])
-    if config.get("ROUTER") == "osrm":
+    kind = config.get("ROUTER") or "straight"
+    if kind == "osrm":
         if not config.get("OSRM_URL"):
             raise RuntimeError("ROUTER=osrm needs OSRM_URL")
         return OSRMRouter(config["OSRM_URL"], timeout=config["OSRM_TIMEOUT_S"])
+    if kind == "pgrouting":
+        if roads is None:
+            raise RuntimeError("ROUTER=pgrouting needs the roads feature (lotocar.roads.service.init_app)")
+        return roads
+    if kind != "straight":
+        raise RuntimeError(f"ROUTER={kind!r}: expected straight, osrm or pgrouting")
     return straight
 
 
@@ -75,12 +85,24 @@ class MatchingService:
         self._stamp, self._built_for = stamp, today
         log.info("matching index rebuilt: %d entries (offers stamp %d)", len(index), stamp)
 
+    def _sync_roads(self) -> bool:
+        """With ROUTER=pgrouting: follow the current road graph; True when the legs changed
+        (the index and the reverse matcher are then rebuilt on the new legs and bound)."""
+        sync = getattr(self.router, "sync", None)
+        if sync is None or not sync():
+            return False
+        with self._lock:
+            self._reverse = Matcher(self.router, CorridorIndex(self.router))
+        return True
+
     def _fresh_matcher(self) -> Matcher:
-        """The matcher, rebuilt first if another process changed the trips."""
+        """The matcher, rebuilt first if another process changed the trips (or the roads)."""
+        roads_changed = self._sync_roads()
         stamp = read_counter("offers")
         today = clock.now_local().date()
         with self._lock:
-            if self._matcher is None or stamp != self._stamp or today != self._built_for:
+            if (self._matcher is None or roads_changed or stamp != self._stamp
+                    or today != self._built_for):
                 self._rebuild(stamp, today)
             assert self._matcher is not None
             return self._matcher
@@ -152,6 +174,8 @@ class MatchingService:
             return {o.id: [] for o in offers}
         now = clock.now_local()
         seats = seats_taken()
+        if self._sync_roads():
+            self.reset()
         matcher = self._reverse
         result: dict[int, list[int]] = {}
         for offer in offers:
@@ -224,7 +248,8 @@ def travelled_with(passenger_id: int) -> set[int]:
 
 
 def init_app(app: Flask) -> None:
-    service = MatchingService(make_router(app.config), app.config.get("MATCHING_HORIZON_DAYS", HORIZON_DAYS))
+    service = MatchingService(make_router(app.config, app.extensions.get("roads")),
+                              app.config.get("MATCHING_HORIZON_DAYS", HORIZON_DAYS))
     app.extensions["matching"] = service
 
 

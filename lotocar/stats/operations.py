@@ -8,7 +8,8 @@ Definitions (also shown on the pages):
   it without a solution, or when it stayed open after its date had passed; *cancelled* by
   the passenger; otherwise *in progress*. Served rate = served / (served + unmet).
 - A ride is a booking marked done. Its distance is the passenger's trip, pickup to drop-off,
-  in road km from the straight-line router (haversine × ROUTER_CIRCUITY), as the matcher.
+  in road km: from the loaded road graph (`flask roads load`) when there is one, else from
+  the straight-line router (haversine × ROUTER_CIRCUITY).
 - CO2 avoided = (km shared − the drivers' detour km) × an ADEME factor per car-km: each
   ride stands for one car trip not made (a lift by a relative, a taxi) and the detour the
   driver made for it counts against it.
@@ -25,6 +26,7 @@ from sqlalchemy import distinct, func, or_
 from sqlalchemy.orm import aliased, joinedload
 
 from matching import Point, StraightLineRouter
+from matching.router import Router
 
 from lotocar.bookings.models import Booking, BookingStatus
 from lotocar.communes.models import Commune
@@ -35,6 +37,7 @@ from lotocar.extensions import db
 from lotocar.offers.models import Offer, OfferKind, OfferStatus
 from lotocar.requests.models import RequestReason, RequestStatus, TripRequest
 from lotocar.requests.operations import REASONS_FR
+from lotocar.roads.service import loaded_router
 from lotocar.stats import lines as corridors
 from lotocar.stats.filters import CAUSE_EXPIRED, CAUSE_UNKNOWN, CAUSES, Scope, month_label
 
@@ -60,7 +63,14 @@ _UNMET_LABELS = {label.casefold(): label for label in CAUSES.values()}
 
 # --- reading the data -----------------------------------------------------------------
 
-def router() -> StraightLineRouter:
+def router() -> Router:
+    """Road legs of the loaded graph when there is one (km shared, CO2); else the
+    straight-line router."""
+    road = loaded_router()
+    return road if road is not None else straight_router()
+
+
+def straight_router() -> StraightLineRouter:
     """The straight-line router with the app's parameters (deterministic, no network)."""
     cfg = current_app.config
     return StraightLineRouter(circuity=cfg["ROUTER_CIRCUITY"], speed_kmh=cfg["ROUTER_SPEED_KMH"])
@@ -159,7 +169,7 @@ def _point(obj, prefix: str, places: dict[str, Commune]) -> Point:
     return Point(lat, lon)
 
 
-def trip_km(request: TripRequest, places: dict[str, Commune], road: StraightLineRouter) -> float:
+def trip_km(request: TripRequest, places: dict[str, Commune], road: Router) -> float:
     return road.leg(_point(request, "origin", places), _point(request, "destination", places)).km
 
 
@@ -435,7 +445,7 @@ def virtual_lines(scope: Scope, now: datetime | None = None, limit: int = 10,
                             minute=r.local_at.hour * 60 + r.local_at.minute, weekday=r.local_at.weekday(),
                             served=r.outcome == "served", unmet=r.outcome == "unmet")
              for r in requests if r.outcome != "cancelled"]
-    legs = corridors.Legs(router(), {i: Point(c.lat, c.lon) for i, c in places.items()})
+    legs = corridors.Legs(straight_router(), {i: Point(c.lat, c.lon) for i, c in places.items()})
     found = [c for c in corridors.group_corridors(trips, legs, population={i: c.population for i, c in places.items()})
              if len(c.trips) >= corridors.MIN_LINE_REQUESTS][:limit]
     if not found:

@@ -2,7 +2,7 @@
 carpool proofs for the national register (issue #18)
 
 Revision ID: 0010_money
-Revises: 0008_security
+Revises: 0009_roads
 Create Date: 2026-12-01 22:01:25
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = '0010_money'
-down_revision = '0008_security'
+down_revision = '0009_roads'
 branch_labels = None
 depends_on = None
 
