@@ -22,6 +22,7 @@ BLUEPRINTS = [
     "lotocar.console.views",
     "lotocar.stats.views",
     "lotocar.notifications.views",
+    "lotocar.notifications.voice_views",
 ]
 
 

@@ -4,9 +4,10 @@
 it only adds rows to the session. `on_offer_saved` runs after a trip change was committed
 and commits its own transaction.
 
-Who gets SMS: passengers with a mobile number who agreed to SMS (`sms_consent_at`) —
-landlines and people without consent are phoned by the operator; drivers who agreed to be
-contacted. Opt-outs (STOP) are enforced at send time (see outbox.deliver).
+Who gets what: passengers on their channel (`calls.passenger_channel`: an SMS on a mobile
+with SMS consent, an automatic voice call on a landline — or for whoever asked for calls —
+with call consent); those with neither are put on the operator's call list; drivers who
+agreed to be contacted get SMS. Opt-outs (STOP) are enforced at send time (outbox.deliver).
 """
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ from datetime import datetime, time, timedelta, timezone
 from flask import current_app
 
 from lotocar.bookings.models import LIVE, Booking, BookingStatus
+from lotocar.bookings.operations import flag_request
 from lotocar.core.timeutil import format_time_fr, local_to_utc, to_local, utcnow
 from lotocar.extensions import db
-from lotocar.notifications import links
+from lotocar.notifications import calls, links, speech
 from lotocar.notifications.gateway import gateway
-from lotocar.notifications.models import SmsMessage, SmsStatus
-from lotocar.notifications.outbox import Draft, enqueue, replace_pending, withdraw
+from lotocar.notifications.models import Channel, SmsMessage, SmsStatus
+from lotocar.notifications.outbox import Draft, enqueue, prepare, replace_pending, withdraw
 from lotocar.notifications.texts import TripFacts, day_fr, render
 
 log = logging.getLogger("lotocar.sms")
@@ -38,13 +40,38 @@ class Contact:
     phone: str
     first_name: str
     user_id: int | None = None
+    channel: Channel = Channel.SMS
 
+
+# --- channel choice (issue #17) ------------------------------------------------------------
 
 def passenger_contact(booking: Booking) -> Contact | None:
     p = booking.request.passenger
-    if not p.phone or not p.phone_is_mobile or p.sms_consent_at is None:
+    channel = calls.passenger_channel(p)
+    if channel is None:
         return None
-    return Contact("passenger", p.phone, p.first_name)
+    return Contact("passenger", p.phone, p.first_name, channel=channel)
+
+
+def _words(template: str, contact: Contact, trip: TripFacts) -> str:
+    """The text in the contact's channel: an SMS, or words written for the ear (a call)."""
+    if contact.channel == Channel.VOICE:
+        return speech.message(template, passenger=trip.passenger_first, driver=trip.driver_first,
+                              commune=trip.commune, place=trip.place, destination=trip.destination,
+                              pickup_local=trip.pickup_local, old_pickup_local=trip.old_pickup_local)
+    return render(template, contact.role, trip)
+
+
+def _flag_no_channel(booking: Booking, what: str, why: str = "ni SMS ni appel automatique possible") -> None:
+    """Neither SMS nor call possible for the passenger: the operator's call list."""
+    p = booking.request.passenger
+    flag_request(booking.request, "call_needed", f"{what} à annoncer à {p.first_name} par téléphone ({why})")
+
+
+def _too_late_to_call(draft: Draft, now: datetime) -> bool:
+    """A call that would only be placed after the pickup (call hours) is not queued."""
+    return draft.channel == Channel.VOICE and prepare(draft, now) is None
+# ---------------------------------------------------------------------------------------------
 
 
 def driver_contact(booking: Booking) -> Contact | None:
@@ -125,7 +152,7 @@ def _draft(booking: Booking, kind: str, contact: Contact, body: str, *, pickup: 
         recipient_name=contact.first_name, booking_id=booking.id, send_after=send_after,
         expires_at=expires_at if expires_at is not None else pickup,
         urgent=is_urgent(pickup, now) if urgent is None else urgent,
-        event_at=pickup, departure_at=departure,
+        event_at=pickup, departure_at=departure, channel=contact.channel,
     )
 
 
@@ -138,7 +165,7 @@ def reminder_drafts(booking: Booking, pickup: datetime, departure: datetime | No
             continue  # the confirmation, sent now, says it all
         for contact in contacts:
             # a reminder is never urgent: held during quiet hours, dropped if only too late
-            drafts.append(_draft(booking, kind, contact, render(kind, contact.role, trip), pickup=pickup,
+            drafts.append(_draft(booking, kind, contact, _words(kind, contact, trip), pickup=pickup,
                                  departure=departure, now=now, send_after=due,
                                  expires_at=pickup - timedelta(minutes=10), urgent=False))
     return drafts
@@ -192,10 +219,14 @@ def plan_booking_change(booking: Booking, old: BookingStatus | None, new: Bookin
         contacts = _contacts(booking)
         trip = facts(booking, pickup)
         for contact in contacts:
-            enqueue(_draft(booking, "confirmed", contact, render("confirmed", contact.role, trip),
-                           pickup=pickup, departure=departure, now=now), now)
+            draft = _draft(booking, "confirmed", contact, _words("confirmed", contact, trip),
+                           pickup=pickup, departure=departure, now=now)
+            if enqueue(draft, now) is None and _too_late_to_call(draft, now):
+                _flag_no_channel(booking, "Trajet confirmé", "trop tard pour un appel automatique")
         for draft in reminder_drafts(booking, pickup, departure, contacts, now):
             enqueue(draft, now)
+        if passenger_contact(booking) is None:
+            _flag_no_channel(booking, "Trajet confirmé")
         return
 
     if new in CANCELLED:
@@ -206,13 +237,21 @@ def plan_booking_change(booking: Booking, old: BookingStatus | None, new: Bookin
         if pickup is None or pickup <= now:
             return
         trip = facts(booking, pickup)
+        # she pressed 2 during an automatic call: the call itself told her (issue #17)
+        in_call = calls.cancelled_during_call(booking.id) if new == B.CANCELLED_BY_PASSENGER else None
         for contact in _contacts(booking):
             if contact.role not in informed or (contact.role == "driver" and driver_acted):
                 continue
+            if in_call is not None and contact.role == "passenger":
+                continue
             template = "cancelled_by_driver" if (contact.role == "passenger" and new == B.CANCELLED_BY_DRIVER) \
                 else "cancelled"
-            enqueue(_draft(booking, "cancelled", contact, render(template, contact.role, trip),
+            enqueue(_draft(booking, "cancelled", contact, _words(template, contact, trip),
                            pickup=pickup, departure=departure, now=now), now)
+        if in_call is not None:
+            calls.flag_cancelled_in_call(booking, in_call, driver_told="driver" in informed)
+        elif "passenger" in informed and passenger_contact(booking) is None:
+            _flag_no_channel(booking, "Annulation")
         return
 
     # done, no-show: nothing left to say
@@ -259,12 +298,12 @@ def plan_offer_change(offer_id: int, now: datetime) -> None:
             trip = facts(booking, pickup, old_pickup=old_pickup)
             if passenger is not None:
                 told = enqueue(_draft(
-                    booking, "changed", passenger, render("changed", "passenger", trip), pickup=pickup,
+                    booking, "changed", passenger, _words("changed", passenger, trip), pickup=pickup,
                     departure=departure, now=now,
                     key=f"b{booking.id}:changed:{pickup:%Y%m%d%H%M}:passenger"), now) is not None
             for contact in contacts:
                 replace_pending(f"b{booking.id}:confirmed:{contact.role}", _draft(
-                    booking, "confirmed", contact, render("confirmed", contact.role, trip), pickup=pickup,
+                    booking, "confirmed", contact, _words("confirmed", contact, trip), pickup=pickup,
                     departure=departure, now=now), now)
             wanted = {d.key: d for d in reminder_drafts(booking, pickup, departure, contacts, now)}
             for kind in REMINDERS:
@@ -275,8 +314,10 @@ def plan_offer_change(offer_id: int, now: datetime) -> None:
                     else:
                         withdraw(booking.id, "Retiré : horaire modifié, trop tard", {kind}, contact.role)
         local = to_local(pickup)
+        by_call = told and passenger is not None and passenger.channel == Channel.VOICE
         flag_request(booking.request, "trip_changed",
                      f"Horaire du trajet modifié : prise en charge {day_fr(local)} à {format_time_fr(local)} "
                      f"(au lieu de {format_time_fr(to_local(old_pickup))})"
-                     + (" ; passager prévenu par SMS." if told else "."))
+                     + ((" ; passager prévenu par appel automatique." if by_call else " ; passager prévenu par SMS.")
+                        if told else "."))
     db.session.commit()

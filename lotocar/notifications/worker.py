@@ -2,7 +2,7 @@
 
 Each tick, in this order: rows left `sending` by a dead process become `unknown`; expired
 pending rows are withdrawn; unknown sends are looked up at the provider (adopted or
-re-queued); then a batch of due rows is claimed and sent one by one, each outcome committed
+re-queued); calls whose final status never came are asked at Twilio; then a batch of due rows is claimed and sent one by one, each outcome committed
 before the next send. SIGTERM / SIGINT stop it gracefully: the message being sent is
 finished, the rest of the batch is given back.
 """
@@ -22,7 +22,7 @@ from flask import Flask
 from lotocar.core import clock
 from lotocar.core.timeutil import utcnow
 from lotocar.extensions import db
-from lotocar.notifications import outbox
+from lotocar.notifications import calls, outbox
 from lotocar.notifications.models import SmsMessage, SmsStatus
 
 log = logging.getLogger("lotocar.sms.worker")
@@ -36,6 +36,7 @@ def default_worker_id() -> str:
 class TickStats:
     recovered: int = 0
     expired: int = 0
+    polled: int = 0
     checked: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
 
@@ -55,6 +56,7 @@ def run_once(app: Flask, worker_id: str | None = None, now: datetime | None = No
             stats.recovered = outbox.recover_stale(now or utcnow())
             stats.expired = outbox.expire_pending(now or utcnow())
             stats.checked = outbox.check_unknown(worker_id, now or utcnow(), batch)
+            stats.polled = calls.poll_unfinished(now or utcnow(), batch)
             claimed = outbox.claim_due(worker_id, now or utcnow(), batch)
             for index, msg_id in enumerate(claimed):
                 if stop is not None and stop.is_set():
