@@ -456,3 +456,65 @@ def test_a_lost_final_status_is_asked_at_twilio(app, twilio, travel):
     worker.run_once(app)
     first, second = voice_rows(w.booking_id, "confirmed")
     assert first.status == S.UNDELIVERED and second.status == S.PENDING and second.attempt == 2
+
+
+def test_console_shows_calls_the_call_list_and_records_the_call_consent(app, twilio, client):
+    from lotocar.auth.models import Role, User
+    from lotocar.passengers.models import Passenger
+    from tests.conftest import csrf_token, login_as
+
+    operator = User(role=Role.OPERATOR, first_name="Odile", last_name="Op", email="op@lotocar.example")
+    db.session.add(operator)
+    db.session.commit()
+    login_as(client, operator)
+    w = landline_world()
+    twilio.script(w.passenger_phone, "answer:1")
+    confirm(w)
+    run(app, twilio)
+    page = client.get(f"/console/reservations/{w.booking_id}").get_data(as_text=True)
+    assert "Appels automatiques" in page and "Écouté, confirmé (touche 1)" in page
+    assert "Décroché par une personne" in page and "essai n° 1" in page
+    # automation did it all: nothing on the call list
+    assert "Aucune demande dans cette file." in client.get("/console/?file=a-appeler").get_data(as_text=True)
+
+    # a passenger with a landline and no call consent: on the list; the operator asks her on
+    # the phone and records her agreement, with its date
+    other = make_world(passenger_mobile=False, passenger_consent=False, passenger_first="Lucienne")
+    confirm(other)
+    listing = client.get("/console/?file=a-appeler").get_data(as_text=True)
+    assert "Lucienne" in listing and "Trajet confirmé à annoncer à Lucienne par téléphone" in listing
+    person = db.session.scalar(db.select(Passenger).where(Passenger.phone == other.passenger_phone))
+    token = csrf_token(client, f"/console/passagers/{person.id}")
+    assert client.post(f"/console/passagers/{person.id}/appels", data={"csrf_token": token,
+                                                                      "prefers_calls": "y"}).status_code == 302
+    db.session.refresh(person)
+    assert person.call_consent_at is None  # "prefers calls" alone is refused
+    assert client.post(f"/console/passagers/{person.id}/appels",
+                       data={"csrf_token": token, "call_consent": "y"}).status_code == 302
+    db.session.refresh(person)
+    assert person.call_consent_at is not None and person.call_consent_by_id == operator.id
+    page = client.get(f"/console/passagers/{person.id}").get_data(as_text=True)
+    assert "Appels automatiques : <span data-call-consent>accord du" in page
+    assert "appels vocaux automatiques" in page
+    assert client.post(f"/console/passagers/{person.id}/appels", data={"csrf_token": token}).status_code == 302
+    db.session.refresh(person)
+    assert person.call_consent_at is None
+
+
+def test_registration_records_the_call_consent(app, client):
+    from lotocar.auth.models import Role, User
+    from lotocar.passengers.models import Passenger
+    from tests.conftest import csrf_token, login_as
+
+    operator = User(role=Role.OPERATOR, first_name="Odile", last_name="Op", email="op2@lotocar.example")
+    db.session.add(operator)
+    db.session.commit()
+    login_as(client, operator)
+    token = csrf_token(client, "/console/appel?q=zzzz")
+    answer = client.post("/console/passagers", data={
+        "csrf_token": token, "phone": "05 65 22 33 44", "first_name": "Germaine", "last_name": "Vidal",
+        "home": "Douelle", "has_no_car": "y", "call_consent": "y"})
+    assert answer.status_code == 302
+    person = db.session.scalar(db.select(Passenger).where(Passenger.last_name == "Vidal"))
+    assert not person.phone_is_mobile and person.call_consent_at is not None and person.sms_consent_at is None
+    assert calls.passenger_channel(person) == Channel.VOICE
