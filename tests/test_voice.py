@@ -111,10 +111,10 @@ def test_landline_passenger_hears_her_whole_booking_life(app, twilio, travel):
     assert '<Say language="fr-FR" voice="Polly.Lea">' in twiml and '<Gather action=' in twiml
     assert 'numDigits="1"' in twiml
     spoken = says(twiml)
-    message = ("Bonjour Marie. Ici Lot'ôcar, le covoiturage solidaire du Lot. Votre trajet est confirmé, "
-               "pour mardi 8 décembre, à 10 heures 5. Jean vous prendra à Douelle, devant la mairie, "
-               "pour aller à Cahors.")
-    assert spoken[0] == message and spoken[1] == "Je répète. " + message  # said twice
+    message = ("Votre trajet est confirmé, pour mardi 8 décembre, à 10 heures 5. Jean vous prendra à Douelle, "
+               "devant la mairie, pour aller à Cahors.")
+    assert spoken[0] == "Bonjour Marie. Ici Lot'ôcar, le covoiturage solidaire du Lot. " + message
+    assert spoken[1] == "Je répète. " + message  # said twice
     assert spoken[2] == "Tapez 1 pour confirmer, 2 si vous ne pouvez pas venir, 3 pour réécouter."
     assert "zéro 5, 31, 60, zéro 9, zéro 3" in spoken[3]
     assert says(call["_twiml"][1]) == ["Merci, c'est noté. Bonne journée, au revoir."]
@@ -272,7 +272,7 @@ def test_key_2_cancels_tells_the_driver_and_flags_the_operator(app, twilio, clie
     run(app, twilio)
     [call] = twilio.calls_to(w.passenger_phone)
     assert call["_digits"] == ["3", "2"]
-    assert says(call["_twiml"][1])[0].startswith("Bonjour Marie.")  # 3: the message again
+    assert says(call["_twiml"][1])[0].startswith("Votre trajet est confirmé, pour mardi")  # 3: once more
     assert says(call["_twiml"][2]) == ["C'est noté : votre trajet est annulé, et nous prévenons Jean. "
                                        "L'équipe vous rappellera si besoin, au zéro 5, 31, 60, zéro 9, zéro 3. "
                                        "Au revoir."]

@@ -249,7 +249,8 @@ def twiml_for(token: str, call_sid: str | None, answered_by: str | None, now: da
     if not served:
         return speech.twiml_final(speech.GONE, voice)
     cfg = current_app.config
-    return speech.twiml_message(row.body, row.kind, machine=is_machine(answered_by), gather_url=_gather_url(token),
+    return speech.twiml_message(row.body, row.kind, name=row.recipient_name, machine=is_machine(answered_by),
+                                gather_url=_gather_url(token),
                                 voice=voice, operator=cfg["OPERATOR_PHONE"],
                                 timeout_s=int(cfg.get("VOICE_GATHER_TIMEOUT_S", 8)))
 

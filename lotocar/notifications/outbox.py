@@ -34,6 +34,7 @@ from lotocar.core.timeutil import local_to_utc, to_local, utcnow
 from lotocar.extensions import db
 from lotocar.notifications.gateway import OPTED_OUT_CODE, SendError, SendResult, gateway
 from lotocar.notifications.gsm import normalize, segments
+from lotocar.notifications.speech import full_call_text
 from lotocar.notifications.models import STATUS_RANK, Channel, SmsMessage, SmsOptOut, SmsStatus
 from lotocar.notifications.texts import KIND_LABELS_FR
 from lotocar.notifications.voice_gateway import voice_gateway
@@ -418,7 +419,9 @@ def _place_call(row: SmsMessage, worker_id: str, now: datetime) -> str:
         return "skipped"
     twiml_url, status_url = call_urls(row.id, token)
     try:
-        result = gw.call(row.to_phone, kind=row.kind, speech=row.body, twiml_url=twiml_url,
+        result = gw.call(row.to_phone, kind=row.kind, twiml_url=twiml_url,
+                         speech=full_call_text(row.body, row.kind, current_app.config["OPERATOR_PHONE"],
+                                               row.recipient_name),
                          status_callback=status_url)
     except SendError as err:
         return _record_error(row, err, now)

@@ -85,29 +85,33 @@ def where_spoken(commune: str, place: str | None) -> str:
 
 def message(kind: str, *, passenger: str, driver: str, commune: str, place: str | None,
             destination: str, pickup_local: datetime, old_pickup_local: datetime | None = None) -> str:
-    """The spoken message (greeting included), said twice by the call."""
+    """The spoken message, said twice by the call (after the greeting, see `greeting`)."""
     text = TEMPLATES[kind].format(
         driver=driver, where=where_spoken(commune, place), commune=commune, destination=destination,
         day=day_spoken(pickup_local), time=time_spoken(pickup_local),
         old_time=time_spoken(old_pickup_local) if old_pickup_local else "")
-    return GREETING.format(passenger=passenger) + " " + text[0].upper() + text[1:]
+    return text[0].upper() + text[1:]
+
+
+def greeting(name: str | None) -> str:
+    return GREETING.format(passenger=name) if name else "Bonjour. Ici Lot'ôcar, le covoiturage solidaire du Lot."
 
 
 def _say(parent, text: str, voice: str) -> None:
     parent.say(text, language="fr-FR", voice=voice)
 
 
-def twiml_message(body: str, kind: str, *, machine: bool, gather_url: str, voice: str,
+def twiml_message(body: str, kind: str, *, name: str | None, machine: bool, gather_url: str, voice: str,
                   operator: str, timeout_s: int) -> str:
     """The call: for a person, the message twice then one key; for a machine, once."""
     spoken_operator = phone_spoken(operator)
     response = VoiceResponse()
     if machine:
-        _say(response, body, voice)
+        _say(response, f"{greeting(name)} {body}", voice)
         _say(response, MACHINE_END.format(operator=spoken_operator), voice)
         response.hangup()
         return str(response)
-    _say(response, body, voice)
+    _say(response, f"{greeting(name)} {body}", voice)
     response.pause(length=1)
     _say(response, f"{REPEAT} {body}", voice)
     _gather(response, kind, gather_url, voice, timeout_s)
@@ -141,7 +145,7 @@ def twiml_final(text: str, voice: str) -> str:
     return str(response)
 
 
-def full_call_text(body: str, kind: str, operator: str) -> str:
+def full_call_text(body: str, kind: str, operator: str, name: str | None = None) -> str:
     """Everything a person hears when nobody presses a key (development print, WAV, README)."""
     prompt = PROMPT if kind in ASKS_ANSWER else PROMPT_REPLAY
-    return " ".join([body, REPEAT, body, prompt, NO_ANSWER.format(operator=phone_spoken(operator))])
+    return " ".join([greeting(name), body, REPEAT, body, prompt, NO_ANSWER.format(operator=phone_spoken(operator))])

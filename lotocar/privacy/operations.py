@@ -57,7 +57,8 @@ def _sms_rows(phone: str | None) -> dict[str, list[dict]]:
                                   .order_by(SmsInbound.received_at)).all()
     optout = db.session.get(SmsOptOut, phone)
     return {
-        "sent": [_row(m, ["kind", "body", "status", "created_at", "sent_at", "status_at"]) for m in sent],
+        "sent": [_row(m, ["kind", "channel", "body", "status", "digit", "created_at", "sent_at", "status_at"])
+                 for m in sent],
         "received": [_row(m, ["body", "action", "received_at"]) for m in received],
         "opt_out": [_row(optout, ["opted_out", "keyword", "changed_at"])] if optout else [],
     }
@@ -84,8 +85,8 @@ def export_passenger(passenger_id: int) -> dict[str, Any]:
         "kind": "passenger",
         "exported_at": utcnow().isoformat(),
         "person": _row(person, ["id", "first_name", "last_name", "phone", "phone_is_mobile", "home_insee",
-                                "has_no_car", "sms_consent_at", "needs", "notes", "created_at",
-                                "anonymised_at"]),
+                                "has_no_car", "sms_consent_at", "call_consent_at", "prefers_calls", "needs", "notes",
+                                "created_at", "anonymised_at"]),
         "requests": [_row(r, ["id", "origin_insee", "origin_place", "origin_lat", "origin_lon",
                               "destination_insee", "destination_place", "destination_lat", "destination_lon",
                               "mode", "target_at", "flexibility_min", "reason", "status", "unmet_reason",
@@ -185,6 +186,9 @@ def anonymise_passenger(passenger_id: int, actor_id: int | None, reason: str) ->
     person.needs = person.notes = None
     person.sms_consent_at = None
     person.sms_consent_by_id = None
+    person.call_consent_at = None
+    person.call_consent_by_id = None
+    person.prefers_calls = False
     person.anonymised_at = utcnow()
     audit.record(actor_id, "passenger", person.id, "anonymised", reason=reason)
     db.session.commit()
