@@ -518,3 +518,10 @@ def test_registration_records_the_call_consent(app, client):
     person = db.session.scalar(db.select(Passenger).where(Passenger.last_name == "Vidal"))
     assert not person.phone_is_mobile and person.call_consent_at is not None and person.sms_consent_at is None
     assert calls.passenger_channel(person) == Channel.VOICE
+
+
+def test_status_command_counts_calls(app, runner):
+    w = landline_world()
+    confirm(w)
+    out = runner.invoke(args=["sms", "status"]).output
+    assert "voice gateway: dev" in out and "voice pending: 3" in out  # confirmation, both reminders

@@ -15,6 +15,9 @@ path (no name, no number) and is served once: a second fetch only hangs up.
 Key 1 records the person's confirmation, 2 cancels the booking through
 `lotocar.bookings.operations.transition` (the driver gets the cancellation SMS, the operator
 a flag), 3 says the message again.
+
+Functions here add to the session and never commit: the webhook view or the worker's tick
+commits once (the cancellation by key 2 goes through the bookings operation, which commits).
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ from lotocar.core.timeutil import format_time_fr, to_local, utcnow
 from lotocar.extensions import db
 from lotocar.notifications import outbox, speech
 from lotocar.notifications.models import Channel, SmsMessage, SmsStatus
-from lotocar.notifications.texts import day_fr
+from lotocar.notifications.texts import KIND_LABELS_FR, day_fr
 from lotocar.notifications.voice_gateway import voice_available, voice_gateway
 from lotocar.passengers.models import Passenger
 
@@ -111,13 +114,11 @@ def apply_call_status(msg_id: int | None, call_sid: str | None, word: str | None
     target = FINAL_CALL.get(word)
     if target is None:
         outbox._set_status(row.id, S.SENT, {S.SENDING, S.UNKNOWN}, sent_at=row.sent_at or now)
-        db.session.commit()
         return "moved" if advanced else "stale"
     extra: dict = {}
     if target != S.DELIVERED:
         extra["last_error"] = f"Appel : {OUTCOME_FR.get(word, word)}"
     moved = outbox._set_status(row.id, target, outbox.lower_than(target), **extra)
-    db.session.commit()
     if not moved:
         return "stale"
     db.session.refresh(row)
@@ -163,9 +164,16 @@ def _summary(rows: list[SmsMessage]) -> str:
 
 def flag_unreached(row: SmsMessage, reason: str | None = None) -> None:
     """Automation gave up: the request goes on the operator's call list with every attempt."""
+    booking = db.session.get(Booking, row.booking_id) if row.booking_id else None
+    if booking is None:
+        return
     tries = [r for r in attempts_of(row) if r.status in (S.UNDELIVERED, S.FAILED)]
     text = reason or f"injoignable après {len(tries)} essai{'s' if len(tries) > 1 else ''}"
-    outbox.flag_booking(row, f"{text} ({_summary(tries)}) : appeler")
+    label = KIND_LABELS_FR.get(row.kind, row.kind).lower()
+    who = f"{row.recipient_name} ({outbox.ROLE_FR.get(row.recipient, row.recipient)})" if row.recipient_name \
+        else outbox.ROLE_FR.get(row.recipient, row.recipient)
+    bookings.flag_request(booking.request, "call_failed",
+                          f"Appel « {label} » à {who} : {text} ({_summary(tries)}) : appeler"[:300])
 
 
 def schedule_retry(row: SmsMessage, now: datetime) -> str:
@@ -185,7 +193,6 @@ def schedule_retry(row: SmsMessage, now: datetime) -> str:
         urgent=row.urgent, event_at=row.event_at, departure_at=row.departure_at, channel=Channel.VOICE,
         attempt=row.attempt + 1)
     new_id = outbox.enqueue(draft, now)
-    db.session.commit()
     if new_id is not None:
         return "retry_scheduled"
     exists = db.session.scalar(db.select(SmsMessage.id).where(SmsMessage.key == draft.key))
@@ -208,6 +215,7 @@ def poll_unfinished(now: datetime, limit: int = 20) -> int:
         state = gw.fetch_call(row.provider_id)
         if state is not None and state.status in FINAL_CALL:
             apply_call_status(row.id, row.provider_id, state.status, state.answered_by, state.duration_s, now)
+            db.session.commit()
             done += 1
     return done
 
@@ -245,7 +253,6 @@ def twiml_for(token: str, call_sid: str | None, answered_by: str | None, now: da
     served = db.session.execute(
         db.update(SmsMessage).where(SmsMessage.id == row.id, SmsMessage.twiml_served_at.is_(None))
         .values(**values).execution_options(synchronize_session=False)).rowcount == 1
-    db.session.commit()
     if not served:
         return speech.twiml_final(speech.GONE, voice)
     cfg = current_app.config
@@ -272,14 +279,12 @@ def digits_pressed(token: str, call_sid: str | None, digits: str, now: datetime 
     if row.kind not in speech.ASKS_ANSWER:
         if digit in ("1", "2"):
             _record_digit(row, digit, now, allowed_from=(None,))
-            db.session.commit()
             return speech.twiml_final(speech.THANKS, voice)
         return speech.twiml_replay(row.body, row.kind, prefix=speech.NOT_UNDERSTOOD, **replay)
     if digit == "1":
         if row.digit == "2":
             return speech.twiml_final(speech.ALREADY_CANCELLED.format(operator=spoken_operator), voice)
         _record_digit(row, "1", now, allowed_from=(None, "1"))
-        db.session.commit()
         return speech.twiml_final(speech.THANKS, voice)
     if digit == "2":
         return _cancel_by_passenger(row, now, voice, spoken_operator)
@@ -301,20 +306,16 @@ def _cancel_by_passenger(row: SmsMessage, now: datetime, voice: str, spoken_oper
         return speech.twiml_final(said, voice)
     if booking is None or booking.status not in LIVE:
         _record_digit(row, "2", now, allowed_from=(None, "1"))
-        db.session.commit()
         return speech.twiml_final(speech.ALREADY_CANCELLED.format(operator=spoken_operator), voice)
     # the digit first, in the same transaction as the cancellation: the planner sees it
     # (no cancellation call back to her; the request flagged for the operator)
     if not _record_digit(row, "2", now, allowed_from=(None, "1")):
-        db.session.rollback()
-        return speech.twiml_final(said, voice)
+        return speech.twiml_final(said, voice)  # a concurrent post of the same key won
     try:
         bookings.transition(booking.id, "cancel_by_passenger", actor_id=None,
                             reason="Annulé par la personne pendant l'appel automatique (touche 2)")
-    except bookings.BookingError:
-        db.session.rollback()
+    except bookings.BookingError:  # cancelled meanwhile by someone else (it rolled back)
         _record_digit(row, "2", now, allowed_from=(None, "1"))
-        db.session.commit()
         return speech.twiml_final(speech.ALREADY_CANCELLED.format(operator=spoken_operator), voice)
     return speech.twiml_final(said, voice)
 

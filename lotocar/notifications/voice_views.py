@@ -10,7 +10,7 @@ import logging
 
 from flask import Blueprint, Response, abort, request
 
-from lotocar.extensions import csrf
+from lotocar.extensions import csrf, db
 from lotocar.notifications import calls
 from lotocar.notifications.views import signature_valid
 
@@ -32,15 +32,18 @@ def _xml(body: str) -> Response:
 @csrf.exempt
 def twiml(token: str):
     _signed()
-    return _xml(calls.twiml_for(token, request.form.get("CallSid") or None,
-                                request.form.get("AnsweredBy") or None))
+    body = calls.twiml_for(token, request.form.get("CallSid") or None, request.form.get("AnsweredBy") or None)
+    db.session.commit()
+    return _xml(body)
 
 
 @bp.post("/gather/<token>")
 @csrf.exempt
 def gather(token: str):
     _signed()
-    return _xml(calls.digits_pressed(token, request.form.get("CallSid") or None, request.form.get("Digits", "")))
+    body = calls.digits_pressed(token, request.form.get("CallSid") or None, request.form.get("Digits", ""))
+    db.session.commit()
+    return _xml(body)
 
 
 @bp.post("/status")
@@ -53,4 +56,5 @@ def status():
                             request.form.get("CallSid") or None, request.form.get("CallStatus"),
                             request.form.get("AnsweredBy") or None,
                             int(duration) if duration.isdigit() and len(duration) < 9 else None)
+    db.session.commit()
     return Response(status=204)
