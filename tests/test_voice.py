@@ -525,3 +525,28 @@ def test_status_command_counts_calls(app, runner):
     confirm(w)
     out = runner.invoke(args=["sms", "status"]).output
     assert "voice gateway: dev" in out and "voice pending: 3" in out  # confirmation, both reminders
+
+
+def test_what_automation_cannot_tell_goes_to_the_call_list(app, travel):
+    # 21:00, pickup tomorrow 07:50: a call could only be placed at 08:00, after the pickup
+    travel(datetime(2026, 12, 1, 21, 0, tzinfo=PARIS))
+    late = landline_world(pickup_local=datetime(2026, 12, 2, 7, 50, tzinfo=PARIS))
+    confirm(late)
+    assert voice_rows(late.booking_id) == []
+    request = db.session.get(TripRequest, late.request_id)
+    assert request.flag == "call_needed" and "trop tard pour un appel automatique" in request.flag_detail
+    # a trip change for a passenger with no automatic channel: phone her
+    travel(datetime(2026, 12, 2, 10, 0, tzinfo=PARIS))
+    w = make_world(passenger_mobile=False, passenger_consent=False, passenger_first="Lucienne")
+    confirm(w)
+    db.session.get(TripRequest, w.request_id).flag = None
+    offer = db.session.get(Offer, w.offer_id)
+    offer.departure_at += timedelta(minutes=15)
+    offer.local_time = (datetime.combine(offer.first_date, offer.local_time) + timedelta(minutes=15)).time()
+    db.session.commit()
+    # the driver's confirmation SMS is the reference of what was announced
+    worker.run_once(app)
+    offer_saved.send(app, offer=offer, stamp=0)
+    request = db.session.get(TripRequest, w.request_id)
+    assert request.flag == "call_needed" and "prévenir le passager par téléphone" in request.flag_detail
+    assert w.request_id in {r.id for r in queues.listing("a-appeler", queues.QueueFilter())}

@@ -315,9 +315,11 @@ def plan_offer_change(offer_id: int, now: datetime) -> None:
                         withdraw(booking.id, "Retiré : horaire modifié, trop tard", {kind}, contact.role)
         local = to_local(pickup)
         by_call = told and passenger is not None and passenger.channel == Channel.VOICE
-        flag_request(booking.request, "trip_changed",
+        # a confirmed passenger nobody could tell automatically: the operator's call list
+        untold = booking.status == B.CONFIRMED and pickup > now and not told
+        flag_request(booking.request, "call_needed" if untold else "trip_changed",
                      f"Horaire du trajet modifié : prise en charge {day_fr(local)} à {format_time_fr(local)} "
                      f"(au lieu de {format_time_fr(to_local(old_pickup))})"
                      + ((" ; passager prévenu par appel automatique." if by_call else " ; passager prévenu par SMS.")
-                        if told else "."))
+                        if told else " : prévenir le passager par téléphone." if untold else "."))
     db.session.commit()
