@@ -75,3 +75,29 @@ def test_one_full_call(capsys):
     assert "mardi 8 décembre, à 8 heures 52" in full
     with capsys.disabled():
         print("\n  one full call (confirmation, nobody presses a key):\n  " + full)
+
+
+def test_one_call_at_a_time_to_a_number(app, monkeypatch):
+    """Two calls due for one number: the second waits until the first is over (Twilio side),
+    but simulated calls of the development gateway never hold the next one."""
+    from lotocar.extensions import db
+    from lotocar.notifications import outbox
+    from lotocar.notifications.models import SmsMessage, SmsStatus
+
+    gw = DevVoiceGateway()
+    monkeypatch.setitem(app.extensions, "voice_gateway", gw)
+    ids = [outbox.enqueue(outbox.Draft(kind="test", to_phone="+33565000999", body=f"Message {n}.", urgent=True,
+                                       channel=Channel.VOICE)) for n in (1, 2)]
+    db.session.commit()
+    worker.run_once(app)
+    assert [c.speech.split("Lot. ")[1][:9] for c in gw.calls] == ["Message 1"]  # one per batch
+    worker.run_once(app)
+    assert [c.speech.split("Lot. ")[1][:9] for c in gw.calls] == ["Message 1", "Message 2"]
+    first = db.session.get(SmsMessage, ids[0])
+    first.provider_id, first.status = "CAreal0001", SmsStatus.SENT  # as if Twilio were ringing it
+    third = outbox.enqueue(outbox.Draft(kind="test", to_phone="+33565000999", body="Message 3.", urgent=True,
+                                        channel=Channel.VOICE))
+    db.session.commit()
+    worker.run_once(app)
+    db.session.expire_all()
+    assert db.session.get(SmsMessage, third).status == SmsStatus.PENDING and len(gw.calls) == 2
