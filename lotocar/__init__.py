@@ -25,6 +25,7 @@ BLUEPRINTS = [
     "lotocar.contributions.views",
     "lotocar.statements.views",
     "lotocar.rpc.views",
+    "lotocar.notifications.voice_views",
 ]
 
 # Personal data (RGPD): one hook per feature, "<feature>.personal_data" registering itself

@@ -119,6 +119,20 @@ def load_config(instance_path: str) -> dict[str, object]:
         "SMS_SENDING_LEASE_S": _int("SMS_SENDING_LEASE_S", 120),
         "SMS_MAX_ATTEMPTS": _int("SMS_MAX_ATTEMPTS", 8),
         "SMS_RETRY_BASE_S": _int("SMS_RETRY_BASE_S", 30),
+        # Automatic voice calls (issue #17): "twilio", "dev" or "off"; empty = Twilio when
+        # TWILIO_ACCOUNT_SID and VOICE_FROM are set, the development gateway when SMS use it,
+        # else off (landline passengers then stay on the operator's call list).
+        "VOICE_GATEWAY": os.environ.get("VOICE_GATEWAY", "").strip().lower(),
+        "VOICE_FROM": os.environ.get("VOICE_FROM", ""),  # a Twilio voice number (E.164)
+        "VOICE_NAME": os.environ.get("VOICE_NAME", "Polly.Lea"),
+        "VOICE_HOURS": os.environ.get("VOICE_HOURS", "09:00-20:00"),
+        "VOICE_URGENT_HOURS": os.environ.get("VOICE_URGENT_HOURS", "08:00-21:00"),
+        "VOICE_RETRY_MIN": _int("VOICE_RETRY_MIN", 30),
+        "VOICE_MAX_ATTEMPTS": _int("VOICE_MAX_ATTEMPTS", 3),
+        "VOICE_RING_S": _int("VOICE_RING_S", 25),
+        "VOICE_GATHER_TIMEOUT_S": _int("VOICE_GATHER_TIMEOUT_S", 8),
+        "VOICE_MACHINE_DETECTION": os.environ.get("VOICE_MACHINE_DETECTION", "DetectMessageEnd"),
+        "LOTOCAR_SPEAK_DIR": os.environ.get("LOTOCAR_SPEAK_DIR", ""),
         # Router used by the matcher (issue #3).
         "ROUTER": os.environ.get("ROUTER", "straight"),
         "ROUTER_CIRCUITY": _float("ROUTER_CIRCUITY", 1.3),

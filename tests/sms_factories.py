@@ -42,7 +42,8 @@ def next_weekday(weekday: int, weeks_ahead: int = 1) -> date:
 
 def make_world(pickup_local: datetime | None = None, *, origin: str = DOUELLE, origin_place: str | None = None,
                destination: str = CAHORS, passenger_mobile: bool = True, passenger_consent: bool = True,
-               passenger_first: str = "Marie", driver_first: str = "Jean") -> World:
+               passenger_first: str = "Marie", driver_first: str = "Jean",
+               passenger_call_consent: bool = False, prefers_calls: bool = False) -> World:
     """A proposed booking (through bookings.propose, so the SMS planner runs)."""
     _counter["n"] += 1
     n = _counter["n"]
@@ -56,7 +57,9 @@ def make_world(pickup_local: datetime | None = None, *, origin: str = DOUELLE, o
     user.driver = Driver(home_insee=origin, consent_contact=True, consent_at=utcnow())
     passenger = Passenger(first_name=passenger_first, last_name="Dupuy", phone=passenger_phone,
                           phone_is_mobile=passenger_mobile, home_insee=origin, has_no_car=True,
-                          sms_consent_at=utcnow() if passenger_consent else None)
+                          sms_consent_at=utcnow() if passenger_consent else None,
+                          call_consent_at=utcnow() if passenger_call_consent else None,
+                          prefers_calls=prefers_calls)
     db.session.add_all([user, passenger])
     db.session.flush()
     o, d = db.session.get(Commune, origin), db.session.get(Commune, destination)

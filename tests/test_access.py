@@ -274,6 +274,12 @@ ACCESS: dict[tuple[str, str], Row] = {
         config={"TWILIO_AUTH_TOKEN": TWILIO_TOKEN}),
     ("notifications.status_callback", "POST"): Row("/sms/webhooks/status", SIGNED, lambda w, r: {
         "MessageSid": f"SMst{w.k}", "MessageStatus": "delivered"}, config={"TWILIO_AUTH_TOKEN": TWILIO_TOKEN}),
+    ("voice.twiml", "POST"): Row("/voice/webhooks/twiml/tok{w.k}", SIGNED, lambda w, r: {
+        "CallSid": f"CAtw{w.k}", "AnsweredBy": "human"}, config={"TWILIO_AUTH_TOKEN": TWILIO_TOKEN}),
+    ("voice.gather", "POST"): Row("/voice/webhooks/gather/tok{w.k}", SIGNED, lambda w, r: {
+        "CallSid": f"CAga{w.k}", "Digits": "2"}, config={"TWILIO_AUTH_TOKEN": TWILIO_TOKEN}),
+    ("voice.status", "POST"): Row("/voice/webhooks/status", SIGNED, lambda w, r: {
+        "CallSid": f"CAst{w.k}", "CallStatus": "completed"}, config={"TWILIO_AUTH_TOKEN": TWILIO_TOKEN}),
     # the operators' console
     ("candidates.request_candidates", "GET"): Row("/requests/{w.request}/candidates", STAFF),
     ("console.index", "GET"): Row("/console/", STAFF),
@@ -296,6 +302,8 @@ ACCESS: dict[tuple[str, str], Row] = {
     ("console.new_request", "POST"): Row("/console/passagers/{w.passenger}/demande", STAFF, _request_form),
     ("console.passenger_notes", "POST"): Row("/console/passagers/{w.passenger}/notes", STAFF,
                                              lambda w, r: {"notes": "Rappeler le matin", "needs": "Canne"}),
+    ("console.passenger_call_consent", "POST"): Row("/console/passagers/{w.passenger}/appels", STAFF,
+                                                    lambda w, r: {"call_consent": "y"}),
     ("console.booking", "GET"): Row("/console/reservations/{w.booking}", STAFF),
     ("console.booking_action", "POST"): Row("/console/reservations/{w.booking}/accept", STAFF, lambda w, r: {}),
     # personal data (RGPD): admins only
@@ -387,7 +395,7 @@ def call(app, w: World, role: str, method: str, row: Row):
     data = row.data(w, role) if row.data else {}
     if row.json:
         return client, client.post(url, json=data)
-    if not url.startswith("/sms/webhooks/"):
+    if not url.startswith(("/sms/webhooks/", "/voice/webhooks/")):
         data = {**data, "csrf_token": csrf_for(client, role)}
     return client, client.post(url, data=data)
 

@@ -34,7 +34,7 @@ LAYERS: list[set[str]] = [
     {"privacy", "stats", "statements", "rpc"},
     {"console", "api", "web", "demo", "jobs", "cli", "models", "__init__"},
 ]
-EDGE_MODULES = {"views", "cli"}
+EDGE_MODULES = {"views", "cli"}  # and "<name>_views" (a feature's second blueprint)
 TOP = len(LAYERS) - 1
 
 
@@ -48,7 +48,7 @@ def feature_of(module: str) -> str:
 
 def layer_of(module: str) -> int:
     parts = module.split(".")
-    if len(parts) >= 3 and parts[-1] in EDGE_MODULES:
+    if len(parts) >= 3 and (parts[-1] in EDGE_MODULES or parts[-1].endswith("_views")):
         return TOP
     feature = feature_of(module)
     for i, members in enumerate(LAYERS):

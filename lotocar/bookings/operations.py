@@ -42,7 +42,7 @@ from lotocar.offers.models import Offer, OfferStatus
 from lotocar.offers.operations import lock_offer, occurrences
 from lotocar.requests import status as request_status
 from lotocar.requests.models import TripRequest
-from lotocar.requests.status import FLAGS_FR, RequestStateError
+from lotocar.requests.status import CALL_LIST_FLAGS, FLAGS_FR, RequestStateError
 
 S = BookingStatus
 
@@ -73,7 +73,7 @@ STATUS_LABELS_FR = {
     S.NO_SHOW: "Passager absent",
 }
 
-__all__ = ["FLAGS_FR"]  # re-exported for the views (owned by lotocar.requests.status)
+__all__ = ["CALL_LIST_FLAGS", "FLAGS_FR"]  # re-exported for the views (owned by lotocar.requests.status)
 
 # actions that record what happened on the day: never before it
 ON_THE_DAY = frozenset({"done", "no_show"})

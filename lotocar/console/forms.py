@@ -30,11 +30,19 @@ class PassengerForm(BaseForm):
     home = CommuneField("Commune du domicile")
     has_no_car = BooleanField("La personne confirme ne pas avoir de voiture")
     sms_consent = BooleanField("Accepte de recevoir des SMS (accord recueilli au téléphone)")
+    call_consent = BooleanField("Accepte d'être appelé·e par un message vocal automatique (accord recueilli au téléphone)",
+                                description="Pour les fixes : confirmation, rappel de la veille, changements.")
+    prefers_calls = BooleanField("Préfère les appels aux SMS")
     needs = TextAreaField("Besoins particuliers (facultatif)", filters=[strip_filter],
                           validators=[Optional(), Length(max=2000, message="2000 caractères au plus.")],
                           description="Ex. : aide pour monter en voiture, fauteuil pliant.")
     notes = TextAreaField("Notes (facultatif)", filters=[strip_filter],
                           validators=[Optional(), Length(max=2000, message="2000 caractères au plus.")])
+
+
+class CallConsentForm(BaseForm):
+    call_consent = BooleanField("Accepte les appels vocaux automatiques (accord recueilli au téléphone)")
+    prefers_calls = BooleanField("Préfère les appels aux SMS")
 
 
 class NotesForm(BaseForm):

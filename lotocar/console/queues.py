@@ -9,6 +9,7 @@ from sqlalchemy.orm import aliased, joinedload
 
 from lotocar.core import clock
 from lotocar.bookings.models import Booking, BookingStatus
+from lotocar.bookings.operations import CALL_LIST_FLAGS
 from lotocar.communes.models import Commune
 from lotocar.core.timeutil import local_to_utc
 from lotocar.extensions import db
@@ -16,6 +17,7 @@ from lotocar.requests.models import RequestStatus, TripRequest
 
 QUEUES = {
     "a-traiter": "À traiter",
+    "a-appeler": "À appeler",
     "attente-conducteur": "En attente du conducteur",
     "confirmees": "Confirmées à venir",
     "effectuees": "Effectuées",
@@ -53,6 +55,8 @@ def _where(queue: str):
     now = clock.now_local()
     if queue == "a-traiter":
         return and_(TripRequest.status == RequestStatus.OPEN, TripRequest.id.not_in(_PROPOSED))
+    if queue == "a-appeler":  # only what automation could not do (issue #17)
+        return TripRequest.flag.in_(CALL_LIST_FLAGS)
     if queue == "attente-conducteur":
         return and_(TripRequest.status == RequestStatus.OPEN, TripRequest.id.in_(_PROPOSED))
     if queue == "confirmees":
@@ -80,6 +84,8 @@ def listing(queue: str, f: QueueFilter, limit: int = 200) -> list[TripRequest]:
     query = _base(f).where(_where(queue))
     if queue == "a-traiter":
         query = query.order_by(TripRequest.flag.is_(None), TripRequest.created_at, TripRequest.id)
+    elif queue == "a-appeler":
+        query = query.order_by(TripRequest.flagged_at, TripRequest.id)
     elif queue in ("effectuees", "annulees"):
         query = query.order_by(TripRequest.target_at.desc(), TripRequest.id.desc())
     else:

@@ -18,11 +18,12 @@ from lotocar.bookings import withdrawals
 from lotocar.bookings.models import Booking
 from lotocar.candidates import operations as candidates
 from lotocar.console import queues
-from lotocar.console.forms import (ActionForm, CallRequestForm, NotesForm, PassengerForm, RequestForm,
-                                   SearchForm, UnmetForm)
+from lotocar.console.forms import (ActionForm, CallConsentForm, CallRequestForm, NotesForm, PassengerForm,
+                                   RequestForm, SearchForm, UnmetForm)
 from lotocar.core.guards import MAX_ROW_ID
 from lotocar.core.timeutil import utcnow
 from lotocar.extensions import db
+from lotocar.notifications import operations as notices
 from lotocar.offers.operations import place_input
 from lotocar.passengers import operations as passengers
 from lotocar.passengers.models import Passenger
@@ -145,7 +146,8 @@ def register_passenger():
         first_name=form.first_name.data or "", last_name=form.last_name.data or "",
         phone=form.phone.data or "", home_insee=form.home.commune.insee if form.home.commune else None,
         has_no_car=bool(form.has_no_car.data), sms_consent=bool(form.sms_consent.data),
-        needs=form.needs.data, notes=form.notes.data)
+        needs=form.needs.data, notes=form.notes.data, call_consent=bool(form.call_consent.data),
+        prefers_calls=bool(form.prefers_calls.data))
     person_errors, _phone, _mobile = passengers.validate(data)
     request_data = _request_input(call, None, form.home.commune) if with_request else None
     request_errors = requests_ops.validate(request_data, utcnow(), check_passenger=False) if with_request else {}
@@ -191,8 +193,12 @@ def passenger(passenger_id: int):
         db.select(Booking).join(TripRequest, TripRequest.id == Booking.request_id)
         .where(TripRequest.passenger_id == person.id).order_by(Booking.created_at.desc())))
     notes_form = NotesForm(formdata=None, obj=person)
+    consent_form = CallConsentForm(formdata=None, data={"call_consent": person.call_consent_at is not None,
+                                                        "prefers_calls": person.prefers_calls})
     return render_template("console/passenger.html", person=person, requests=reqs, bookings=all_bookings,
-                           notes_form=notes_form, status_fr=requests_ops.STATUS_FR,
+                           notes_form=notes_form, consent_form=consent_form,
+                           calls=notices.calls_for_phone(person.phone), channel=notices.channel_label(person),
+                           status_fr=requests_ops.STATUS_FR,
                            booking_labels=bookings.STATUS_LABELS_FR, reasons_fr=requests_ops.REASONS_FR,
                            messages=_messages_for("phone", person.phone),
                            audit=history("passenger", person.id))
@@ -208,6 +214,27 @@ def passenger_notes(passenger_id: int):
         flash("Notes enregistrées.", "success")
     else:
         flash("Notes non enregistrées : 2000 caractères au plus.", "error")
+    return redirect(url_for("console.passenger", passenger_id=person.id))
+
+
+@bp.post("/passagers/<int:passenger_id>/appels")
+@roles_required(*STAFF)
+def passenger_call_consent(passenger_id: int):
+    """The call consent, asked on the phone: recorded with its date (or withdrawn)."""
+    person = _passenger_or_404(passenger_id)
+    form = CallConsentForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        passengers.set_call_consent(person, bool(form.call_consent.data), bool(form.prefers_calls.data),
+                                    current_user.id)
+    except passengers.PassengerError as exc:
+        db.session.rollback()
+        flash(" ".join(exc.errors.values()), "error")
+    else:
+        db.session.commit()
+        flash("Accord pour les appels automatiques enregistré." if person.call_consent_at
+              else "Appels automatiques désactivés pour cette personne.", "success")
     return redirect(url_for("console.passenger", passenger_id=person.id))
 
 
@@ -343,6 +370,7 @@ def booking(booking_id: int):
         primary={"accept", "confirm", "done"},
         status_fr={s.value: label for s, label in bookings.STATUS_LABELS_FR.items()},
         audit=history("booking", item.id), messages=_messages_for("booking", item.id),
+        calls=notices.calls_for_booking(item.id),
     )
 
 

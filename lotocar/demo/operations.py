@@ -114,7 +114,8 @@ def load_demo() -> dict[str, int]:
             continue
         passenger = Passenger(first_name=first, last_name=last, phone=phone, phone_is_mobile=mobile,
                               home_insee=_commune(home).insee, has_no_car=True, needs=needs,
-                              sms_consent_at=utcnow() if mobile else None)
+                              sms_consent_at=utcnow() if mobile else None,
+                              call_consent_at=None if mobile else utcnow())  # landlines: automatic calls
         db.session.add(passenger)
         db.session.flush()
         counts["passengers"] += 1

@@ -5,7 +5,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-sms_cli = AppGroup("sms", help="SMS: outbox worker, test message, status.")
+sms_cli = AppGroup("sms", help="SMS and automatic calls: outbox worker, test message, status.")
 
 
 @sms_cli.command("test")
@@ -34,8 +34,12 @@ def status_command():
     from lotocar.notifications.gateway import gateway
     from lotocar.notifications.models import SmsMessage
 
-    rows = db.session.execute(db.select(SmsMessage.status, db.func.count(SmsMessage.id))
-                              .group_by(SmsMessage.status)).all()
+    from lotocar.notifications.voice_gateway import voice_gateway
+
+    rows = db.session.execute(db.select(SmsMessage.channel, SmsMessage.status, db.func.count(SmsMessage.id))
+                              .group_by(SmsMessage.channel, SmsMessage.status)).all()
+    voice = voice_gateway()
     click.echo(f"gateway: {gateway().name}")
-    for status, count in sorted(rows, key=lambda r: r[0].value):
-        click.echo(f"{status.value}: {count}")
+    click.echo(f"voice gateway: {voice.name if voice else 'off'}")
+    for channel, status, count in sorted(rows, key=lambda r: (r[0].value, r[1].value)):
+        click.echo(f"{status.value}: {count}" if channel.value == "sms" else f"voice {status.value}: {count}")

@@ -1,4 +1,4 @@
-"""SMS tables: the outbox, opt-outs, received messages and drivers' answer links."""
+"""Outbox tables (SMS and voice calls), opt-outs, received messages and drivers' answer links."""
 from __future__ import annotations
 
 import enum
@@ -29,6 +29,13 @@ STATUS_RANK = {
     SmsStatus.DELIVERED: 3, SmsStatus.UNDELIVERED: 3, SmsStatus.FAILED: 3, SmsStatus.CANCELLED: 3,
 }
 FINAL = frozenset(s for s, r in STATUS_RANK.items() if r == 3)
+
+
+class Channel(str, enum.Enum):
+    """How a message reaches its person: an SMS, or an automatic voice call (issue #17)."""
+
+    SMS = "sms"
+    VOICE = "voice"
 
 
 def _enum(cls, name):
@@ -75,7 +82,23 @@ class SmsMessage(db.Model):
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    # --- voice calls (channel = voice): one row per call attempt -----------------------
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "message_channel"), default=Channel.SMS,
+                                             server_default=Channel.SMS.value)
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # 1, 2, 3 … of a call
+    # single-use secret of this attempt's TwiML URL (/voice/webhooks/twiml/<token>): no personal data
+    twiml_token: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
+    twiml_served_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    answered_by: Mapped[str | None] = mapped_column(String(30), nullable=True)  # Twilio AnsweredBy
+    digit: Mapped[str | None] = mapped_column(String(1), nullable=True)  # the key pressed (1, 2, 3)
+    digit_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    call_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
     __table_args__ = (Index("ix_sms_messages_due", "status", "send_after"),)
+
+    @property
+    def is_voice(self) -> bool:
+        return self.channel == Channel.VOICE
 
 
 class SmsOptOut(db.Model):

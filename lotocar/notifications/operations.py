@@ -13,8 +13,8 @@ from lotocar.bookings.operations import STATUS_LABELS_FR as BOOKING_LABELS
 from lotocar.bookings.operations import BookingError, transition
 from lotocar.core.timeutil import format_time_fr, to_local, utcnow
 from lotocar.extensions import db
-from lotocar.notifications import links, outbox
-from lotocar.notifications.models import SmsInbound, SmsLink, SmsMessage, SmsOptOut, SmsStatus
+from lotocar.notifications import calls, links, outbox
+from lotocar.notifications.models import Channel, SmsInbound, SmsLink, SmsMessage, SmsOptOut, SmsStatus
 from lotocar.notifications.planner import effective_pickup
 from lotocar.notifications.texts import KIND_LABELS_FR, day_fr
 
@@ -108,7 +108,8 @@ def _sorted(rows: list[MessageRow]) -> list[MessageRow]:
 
 def messages_for_booking(booking_id: int) -> list[MessageRow]:
     """Every SMS about a booking (sent, planned, withdrawn, received), newest first."""
-    out = db.session.scalars(db.select(SmsMessage).where(SmsMessage.booking_id == booking_id)
+    out = db.session.scalars(db.select(SmsMessage).where(SmsMessage.booking_id == booking_id,
+                                                         SmsMessage.channel == Channel.SMS)
                              .order_by(SmsMessage.id)).all()
     inbound = db.session.scalars(db.select(SmsInbound).where(SmsInbound.booking_id == booking_id)).all()
     return _sorted([_out_row(m) for m in out] + [_in_row(m) for m in inbound])
@@ -116,7 +117,8 @@ def messages_for_booking(booking_id: int) -> list[MessageRow]:
 
 def messages_for_phone(e164: str, limit: int = 200) -> list[MessageRow]:
     """Every SMS sent to or received from a number, newest first."""
-    out = db.session.scalars(db.select(SmsMessage).where(SmsMessage.to_phone == e164)
+    out = db.session.scalars(db.select(SmsMessage).where(SmsMessage.to_phone == e164,
+                                                         SmsMessage.channel == Channel.SMS)
                              .order_by(SmsMessage.id.desc()).limit(limit)).all()
     inbound = db.session.scalars(db.select(SmsInbound).where(SmsInbound.from_phone == e164)
                                  .order_by(SmsInbound.id.desc()).limit(limit)).all()
@@ -132,7 +134,80 @@ def opt_out_record(e164: str) -> SmsOptOut | None:
 
 
 def needs_call(booking_id: int) -> bool:
-    return any(r.needs_call for r in messages_for_booking(booking_id))
+    return any(r.needs_call for r in messages_for_booking(booking_id)) or any(
+        r.needs_call for r in calls_for_booking(booking_id))
+
+
+# --- automatic voice calls (issue #17) ---------------------------------------------------
+
+CALL_BADGES = {
+    S.PENDING: "new", S.SENDING: "info", S.UNKNOWN: "warning", S.SENT: "info", S.DELIVERED: "success",
+    S.UNDELIVERED: "warning", S.FAILED: "error", S.CANCELLED: "",
+}
+ANSWERED_BY_FR = {"human": "une personne", "unknown": "inconnu", "fax": "un fax"}
+
+
+@dataclass(frozen=True)
+class CallRow:
+    """One attempt of an automatic call (what `_calls.html` renders)."""
+
+    id: int
+    at: datetime
+    scheduled_at: datetime | None
+    kind_label: str
+    attempt: int
+    who: str
+    phone: str
+    outcome: str
+    badge: str
+    answered_by: str | None
+    digit: str | None
+    detail: str | None
+    body: str
+    needs_call: bool
+
+
+def _call_row(m: SmsMessage) -> CallRow:
+    role = ROLE_LABELS_FR.get(m.recipient, m.recipient)
+    who = f"{m.recipient_name} ({role})" if m.recipient_name and role else (m.recipient_name or role)
+    outcome = calls.outcome_fr(m)
+    if m.status == S.SENT and (m.provider_id or "").startswith("DEV"):
+        outcome = "simulé (passerelle de développement : personne n'a été appelé)"
+    answered = None
+    if m.answered_by:
+        answered = "un répondeur" if calls.is_machine(m.answered_by) else ANSWERED_BY_FR.get(m.answered_by,
+                                                                                           m.answered_by)
+    return CallRow(
+        id=m.id, at=m.sent_at or m.created_at, scheduled_at=m.send_after if m.status == S.PENDING else None,
+        kind_label=KIND_LABELS_FR.get(m.kind, m.kind), attempt=m.attempt, who=who, phone=m.to_phone,
+        outcome=outcome[:1].upper() + outcome[1:], badge=CALL_BADGES[m.status], answered_by=answered,
+        digit=m.digit, detail=m.last_error if m.status in (S.FAILED, S.UNDELIVERED, S.CANCELLED) else None,
+        body=m.body, needs_call=m.status == S.FAILED)
+
+
+def calls_for_booking(booking_id: int) -> list[CallRow]:
+    """Every call attempt about a booking (placed, planned, withdrawn), newest first."""
+    out = db.session.scalars(db.select(SmsMessage).where(
+        SmsMessage.booking_id == booking_id, SmsMessage.channel == Channel.VOICE)
+        .order_by(SmsMessage.id.desc())).all()
+    return [_call_row(m) for m in out]
+
+
+def calls_for_phone(e164: str, limit: int = 100) -> list[CallRow]:
+    out = db.session.scalars(db.select(SmsMessage).where(
+        SmsMessage.to_phone == e164, SmsMessage.channel == Channel.VOICE)
+        .order_by(SmsMessage.id.desc()).limit(limit)).all()
+    return [_call_row(m) for m in out]
+
+
+def channel_label(passenger) -> str:
+    """How the service reaches this passenger, in words for the operator."""
+    channel = calls.passenger_channel(passenger)
+    if channel == Channel.VOICE:
+        return "appels vocaux automatiques"
+    if channel == Channel.SMS:
+        return "SMS"
+    return "par l'équipe, au téléphone (ni SMS ni appel automatique)"
 
 
 # --- the driver's answer link ----------------------------------------------------------

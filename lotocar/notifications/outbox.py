@@ -1,4 +1,9 @@
-"""The SMS outbox: queue messages with the event that causes them, send them exactly once.
+"""The outbox: queue messages with the event that causes them, send them exactly once.
+
+One outbox, two channels (issue #17): a row is an SMS (`channel = sms`) or one attempt of an
+automatic voice call (`channel = voice`; a retry is a new row, `attempt` 2, 3…, so each row's
+status still only moves forward). Calls keep every guarantee below; their own rules (call
+hours, retries, webhooks, digits) are in `lotocar.notifications.calls`.
 
 Life of a row (`SmsMessage.status`):
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -29,9 +35,11 @@ from lotocar.core.timeutil import local_to_utc, to_local, utcnow
 from lotocar.extensions import db
 from lotocar.notifications.gateway import OPTED_OUT_CODE, SendError, SendResult, gateway
 from lotocar.notifications.gsm import normalize, segments
-from lotocar.notifications.models import STATUS_RANK, SmsMessage, SmsOptOut, SmsStatus
+from lotocar.notifications.speech import full_call_text
+from lotocar.notifications.models import STATUS_RANK, Channel, SmsMessage, SmsOptOut, SmsStatus
 from lotocar.notifications.texts import KIND_LABELS_FR
 from lotocar.requests.status import flag as flag_request
+from lotocar.notifications.voice_gateway import voice_gateway
 
 log = logging.getLogger("lotocar.sms")
 S = SmsStatus
@@ -81,6 +89,30 @@ def quiet_release(at: datetime) -> datetime:
     return local_to_utc(day, end)
 
 
+def call_window(urgent: bool) -> tuple[time, time]:
+    """Local hours when calls may be placed: VOICE_HOURS (09:00-20:00), or for an urgent
+    change VOICE_URGENT_HOURS (08:00-21:00: never between 21:00 and 08:00)."""
+    raw = current_app.config.get("VOICE_URGENT_HOURS" if urgent else "VOICE_HOURS") \
+        or ("08:00-21:00" if urgent else "09:00-20:00")
+    start, end = str(raw).split("-")
+    return _hhmm(start), _hhmm(end)
+
+
+def in_call_hours(at: datetime, urgent: bool) -> bool:
+    start, end = call_window(urgent)
+    return start <= to_local(at).time() < end
+
+
+def call_release(at: datetime, urgent: bool) -> datetime:
+    """`at` if a call may be placed then, else the next opening of the call hours (UTC)."""
+    if in_call_hours(at, urgent):
+        return at
+    start, _ = call_window(urgent)
+    local = to_local(at)
+    day = local.date() if local.time() < start else local.date() + timedelta(days=1)
+    return local_to_utc(day, start)
+
+
 def backoff(attempts: int) -> timedelta:
     base = int(current_app.config.get("SMS_RETRY_BASE_S", 30))
     return timedelta(seconds=min(3600, base * 2 ** max(0, attempts - 1)))
@@ -104,20 +136,26 @@ class Draft:
     urgent: bool = False
     event_at: datetime | None = None
     departure_at: datetime | None = None
+    channel: Channel = Channel.SMS
+    attempt: int = 1
 
 
 def prepare(draft: Draft, now: datetime) -> dict | None:
     """Column values for the row, or None when it would only be sent too late."""
-    body = normalize(draft.body)
+    voice = draft.channel == Channel.VOICE
+    body = draft.body.strip() if voice else normalize(draft.body)  # a call says every accent
     send_after = draft.send_after or now
-    if not draft.urgent:
+    if voice:
+        send_after = call_release(send_after, draft.urgent)
+    elif not draft.urgent:
         send_after = quiet_release(send_after)
     if draft.expires_at is not None and send_after >= draft.expires_at:
         return None
     return dict(
         key=draft.key, kind=draft.kind, booking_id=draft.booking_id, recipient=draft.recipient,
         recipient_name=draft.recipient_name, to_phone=draft.to_phone, body=body,
-        segments=segments(body).segments, urgent=draft.urgent, send_after=send_after,
+        segments=1 if voice else segments(body).segments, urgent=draft.urgent, send_after=send_after,
+        channel=draft.channel, attempt=draft.attempt,
         expires_at=draft.expires_at, event_at=draft.event_at, departure_at=draft.departure_at,
         planned_at=now if draft.event_at else None, status=S.PENDING, attempts=0, checks=0, created_at=now,
     )
@@ -144,6 +182,7 @@ def replace_pending(key: str, draft: Draft, now: datetime | None = None) -> str:
     now = now or utcnow()
     row = db.session.scalar(db.select(SmsMessage).where(SmsMessage.key == key))
     values = prepare(draft, now)
+    _replace_call_retries(key, values)
     if row is None:
         return "created" if values and enqueue(draft, now) else "gone"
     if row.status != S.PENDING:
@@ -155,6 +194,20 @@ def replace_pending(key: str, draft: Draft, now: datetime | None = None) -> str:
                  "urgent"):
         setattr(row, name, values[name])
     return "replaced"
+
+
+def _replace_call_retries(key: str, values: dict | None) -> None:
+    """A call's pending retries (`<key>:call2`, …) say the new truth too, or are withdrawn."""
+    retries = db.session.scalars(db.select(SmsMessage).where(
+        SmsMessage.key.like(key + ":call%"), SmsMessage.status == S.PENDING)).all()
+    for retry in retries:
+        if values is None or values["channel"] != retry.channel:
+            _set_status(retry.id, S.CANCELLED, {S.PENDING}, last_error="Retiré : trop tard après le changement")
+            continue
+        for name in ("body", "expires_at", "event_at", "departure_at", "planned_at", "urgent"):
+            setattr(retry, name, values[name])
+        if retry.expires_at is not None and retry.send_after >= retry.expires_at:
+            retry.status, retry.last_error = S.CANCELLED, "Retiré : trop tard après le changement"
 
 
 def withdraw(booking_id: int, reason: str, kinds: set[str] | None = None,
@@ -225,17 +278,39 @@ def claim(msg_id: int, worker_id: str, now: datetime) -> bool:
 
 def claim_due(worker_id: str, now: datetime, limit: int) -> list[int]:
     """Claim up to `limit` due rows (the worker commits the claim before sending). During quiet
-    hours only urgent ones."""
-    query = (db.select(SmsMessage.id)
-             .where(SmsMessage.status == S.PENDING, SmsMessage.send_after <= now)
+    hours only urgent SMS; calls only within their call hours."""
+    query = (db.select(SmsMessage.id, SmsMessage.channel, SmsMessage.to_phone)
+             .where(SmsMessage.status == S.PENDING, SmsMessage.send_after <= now, _sendable_now(now))
              .order_by(SmsMessage.urgent.desc(), SmsMessage.send_after, SmsMessage.id)
              .limit(limit))
-    if is_quiet(now):
-        query = query.where(SmsMessage.urgent.is_(True))
     if db.engine.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(db.session.scalars(query))
+        query = query.with_for_update(skip_locked=True, of=SmsMessage)
+    ids, calling = [], set()
+    for msg_id, channel, phone in db.session.execute(query):
+        if channel == Channel.VOICE:  # one call per number per batch (the next waits for it)
+            if phone in calling:
+                continue
+            calling.add(phone)
+        ids.append(msg_id)
     return [i for i in ids if claim(i, worker_id, now)]
+
+
+def _sendable_now(now: datetime):
+    """SMS: urgent only during quiet hours. Calls: only within their call hours, and never
+    while another call to the same number is being placed or may still be ringing."""
+    sms = SmsMessage.channel == Channel.SMS
+    if is_quiet(now):
+        sms = sms & SmsMessage.urgent.is_(True)
+    hours = [SmsMessage.urgent.is_(urgent) for urgent in (False, True) if in_call_hours(now, urgent)]
+    if not hours:
+        return sms
+    other = db.aliased(SmsMessage)
+    busy = (db.select(other.id).where(
+        other.channel == Channel.VOICE, other.to_phone == SmsMessage.to_phone, other.id != SmsMessage.id,
+        (other.status.in_([S.SENDING, S.UNKNOWN]))
+        | ((other.status == S.SENT) & (other.status_at > now - timedelta(minutes=10))
+           & ~db.func.coalesce(other.provider_id, "").startswith("DEV"))).exists())  # dev: nothing rings
+    return sms | ((SmsMessage.channel == Channel.VOICE) & db.or_(*hours) & ~busy)
 
 
 def release(msg_ids: list[int], worker_id: str) -> None:
@@ -280,7 +355,7 @@ def _finish_unsent(row: SmsMessage, status: SmsStatus, reason: str, code: int | 
                         last_error=reason[:300], error_code=code)
     if moved:
         _redact_if_code(row.id)
-        if row.booking_id and row.kind not in NO_FLAG_KINDS:
+        if row.booking_id and (row.kind not in NO_FLAG_KINDS or row.channel == Channel.VOICE):
             flag_booking(row, reason)
 
 
@@ -292,7 +367,10 @@ def flag_booking(row: SmsMessage, reason: str) -> None:
     label = KIND_LABELS_FR.get(row.kind, row.kind).lower()
     who = f"{row.recipient_name} ({ROLE_FR.get(row.recipient, row.recipient)})" if row.recipient_name \
         else ROLE_FR.get(row.recipient, row.recipient)
-    flag_request(booking.request, "sms_failed", f"SMS « {label} » à {who} : {reason}"[:300])
+    if row.channel == Channel.VOICE:
+        flag_request(booking.request, "call_failed", f"Appel « {label} » à {who} : {reason}"[:300])
+    else:
+        flag_request(booking.request, "sms_failed", f"SMS « {label} » à {who} : {reason}"[:300])
 
 
 def deliver(msg_id: int, worker_id: str, now: datetime | None = None) -> str:
@@ -305,6 +383,8 @@ def deliver(msg_id: int, worker_id: str, now: datetime | None = None) -> str:
     if row.expires_at is not None and row.expires_at <= now:
         _finish_unsent(row, S.CANCELLED, "Expiré avant l'envoi : appeler si besoin")
         return "expired"
+    if row.channel == Channel.VOICE:
+        return _place_call(row, worker_id, now)
     if row.kind not in ALLOWED_AFTER_OPT_OUT and is_opted_out(row.to_phone):
         _finish_unsent(row, S.CANCELLED, "Non envoyé : numéro désinscrit des SMS (STOP), appeler")
         return "opted_out"
@@ -314,6 +394,47 @@ def deliver(msg_id: int, worker_id: str, now: datetime | None = None) -> str:
     except SendError as err:
         return _record_error(row, err, now)
     _record_sent(row, result, now)
+    return "sent"
+
+
+def call_urls(row_id: int, token: str) -> tuple[str, str | None]:
+    """The attempt's TwiML URL (a single-use secret in the path, nothing personal) and its
+    status callback."""
+    base = (current_app.config.get("PUBLIC_BASE_URL") or "").rstrip("/")
+    status = f"{base}/voice/webhooks/status?m={row_id}" if base else None
+    return f"{base}/voice/webhooks/twiml/{token}", status
+
+
+def arm_call(msg_id: int, worker_id: str) -> bool:
+    """Give a claimed call attempt a fresh single-use TwiML token. The worker commits it
+    BEFORE the POST, so that Twilio's TwiML fetch (another process) finds it; an SMS row is
+    left alone (returns False)."""
+    token = secrets.token_urlsafe(24)
+    return db.session.execute(
+        db.update(SmsMessage).where(SmsMessage.id == msg_id, SmsMessage.status == S.SENDING,
+                                    SmsMessage.claimed_by == worker_id, SmsMessage.channel == Channel.VOICE)
+        .values(twiml_token=token, twiml_served_at=None).execution_options(synchronize_session=False)
+    ).rowcount == 1
+
+
+def _place_call(row: SmsMessage, worker_id: str, now: datetime) -> str:
+    """One attempt of a voice call, with the token `arm_call` saved before the POST."""
+    gw = voice_gateway()
+    if gw is None:
+        _finish_unsent(row, S.FAILED, "Appels automatiques désactivés (VOICE_GATEWAY) : appeler")
+        return "failed"
+    token = row.twiml_token
+    if not token:  # not armed by the worker (arm_call): never call without a fresh token
+        return "skipped"
+    twiml_url, status_url = call_urls(row.id, token)
+    try:
+        result = gw.call(row.to_phone, kind=row.kind, twiml_url=twiml_url,
+                         speech=full_call_text(row.body, row.kind, current_app.config["OPERATOR_PHONE"],
+                                               row.recipient_name),
+                         status_callback=status_url)
+    except SendError as err:
+        return _record_error(row, err, now)
+    _record_sent(row, SendResult(result.provider_id, "queued"), now)
     return "sent"
 
 
@@ -409,15 +530,20 @@ def take_unknown(worker_id: str, now: datetime, limit: int) -> list[tuple]:
             .values(send_after=now + lease, checks=SmsMessage.checks + 1, claimed_by=worker_id)
             .execution_options(synchronize_session=False)).rowcount
         if done:
-            mine.append((row.id, row.to_phone, row.body, row.first_attempt_at or row.claimed_at or row.created_at))
+            mine.append((row.id, row.to_phone, row.body, row.first_attempt_at or row.claimed_at or row.created_at,
+                         row.channel, row.provider_id))
     return mine
 
 
-def check_one(msg_id: int, to: str, body: str, since: datetime, now: datetime) -> str:
-    """Ask the provider whether this unknown send went out: adopt it ('found'), allow a
-    resend ('requeued') or look again later ('still_unknown'). The caller commits."""
+def check_one(msg_id: int, to: str, body: str, since: datetime, now: datetime,
+              channel: Channel = Channel.SMS, known_id: str | None = None) -> str:
+    """Ask the provider whether this unknown send (or call) went out: adopt it ('found'),
+    allow a resend ('requeued') or look again later ('still_unknown'). The caller commits."""
     try:
-        found = gateway().find_sent(to, body, since)
+        if channel == Channel.VOICE:
+            found = _find_call(to, since, known_id)
+        else:
+            found = gateway().find_sent(to, body, since)
     except SendError as err:
         row = db.session.get(SmsMessage, msg_id, populate_existing=True)
         if row.checks >= int(current_app.config.get("SMS_MAX_ATTEMPTS", 8)):
@@ -435,6 +561,20 @@ def check_one(msg_id: int, to: str, body: str, since: datetime, now: datetime) -
     _set_status(msg_id, S.PENDING, {S.UNKNOWN}, send_after=now, claimed_by=None,
                 last_error="Vérifié : non envoyé, nouvel essai")
     return "requeued"
+
+
+def _find_call(to: str, since: datetime, known_id: str | None) -> SendResult | None:
+    """Did an interrupted call attempt reach Twilio? Its TwiML fetch may already have told us
+    (the call's id is then on the row); otherwise ask Twilio for a call to that number since
+    the attempt began that no other row owns (calls to one number are never in flight twice)."""
+    if known_id:
+        return SendResult(known_id, "queued")
+    gw = voice_gateway()
+    if gw is None:
+        raise SendError("unknown", "Vérification impossible : appels automatiques désactivés")
+    owned = set(db.session.scalars(db.select(SmsMessage.provider_id).where(
+        SmsMessage.to_phone == to, SmsMessage.channel == Channel.VOICE, SmsMessage.provider_id.is_not(None))))
+    return gw.find_call(to, since, owned)
 
 
 # --- web-request sends (one-time codes) ------------------------------------------------

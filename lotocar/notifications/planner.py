@@ -7,9 +7,10 @@ moved in time or space, its route changed, a passenger was added to the run. A t
 reaches this module only through those two (its reconciliation, in lotocar.candidates,
 cancels or moves the bookings).
 
-Who gets SMS: passengers with a mobile number who agreed to SMS (`sms_consent_at`) —
-landlines and people without consent are phoned by the operator; drivers who agreed to be
-contacted. Opt-outs (STOP) are enforced at send time (see outbox.deliver).
+Who gets what: passengers on their channel (`calls.passenger_channel`: an SMS on a mobile
+with SMS consent, an automatic voice call on a landline — or for whoever asked for calls —
+with call consent); those with neither are put on the operator's call list; drivers who
+agreed to be contacted get SMS. Opt-outs (STOP) are enforced at send time (outbox.deliver).
 """
 from __future__ import annotations
 
@@ -24,10 +25,10 @@ from lotocar.bookings.operations import Promise, flag_request
 from lotocar.contributions import operations as contributions
 from lotocar.core.timeutil import format_time_fr, local_to_utc, to_local, utcnow
 from lotocar.extensions import db
-from lotocar.notifications import links
+from lotocar.notifications import calls, links, speech
 from lotocar.notifications.gateway import gateway
-from lotocar.notifications.models import SmsMessage, SmsStatus
-from lotocar.notifications.outbox import Draft, enqueue, replace_pending, withdraw
+from lotocar.notifications.models import Channel, SmsMessage, SmsStatus
+from lotocar.notifications.outbox import Draft, enqueue, prepare, replace_pending, withdraw
 from lotocar.notifications.texts import TripFacts, day_fr, render
 from lotocar.offers.models import OfferStatus
 from lotocar.offers.operations import occurrences
@@ -45,13 +46,38 @@ class Contact:
     phone: str
     first_name: str
     user_id: int | None = None
+    channel: Channel = Channel.SMS
 
+
+# --- channel choice (issue #17) ------------------------------------------------------------
 
 def passenger_contact(booking: Booking) -> Contact | None:
     p = booking.request.passenger
-    if not p.phone or not p.phone_is_mobile or p.sms_consent_at is None:
+    channel = calls.passenger_channel(p)
+    if channel is None:
         return None
-    return Contact("passenger", p.phone, p.first_name)
+    return Contact("passenger", p.phone, p.first_name, channel=channel)
+
+
+def _words(template: str, contact: Contact, trip: TripFacts) -> str:
+    """The text in the contact's channel: an SMS, or words written for the ear (a call)."""
+    if contact.channel == Channel.VOICE:
+        return speech.message(template, passenger=trip.passenger_first, driver=trip.driver_first,
+                              commune=trip.commune, place=trip.place, destination=trip.destination,
+                              pickup_local=trip.pickup_local, old_pickup_local=trip.old_pickup_local)
+    return render(template, contact.role, trip)
+
+
+def _flag_no_channel(booking: Booking, what: str, why: str = "ni SMS ni appel automatique possible") -> None:
+    """Neither SMS nor call possible for the passenger: the operator's call list."""
+    p = booking.request.passenger
+    flag_request(booking.request, "call_needed", f"{what} à annoncer à {p.first_name} par téléphone ({why})")
+
+
+def _too_late_to_call(draft: Draft, now: datetime) -> bool:
+    """A call that would only be placed after the pickup (call hours) is not queued."""
+    return draft.channel == Channel.VOICE and prepare(draft, now) is None
+# ---------------------------------------------------------------------------------------------
 
 
 def driver_contact(booking: Booking) -> Contact | None:
@@ -119,7 +145,7 @@ def _draft(booking: Booking, kind: str, contact: Contact, body: str, *, pickup: 
         recipient_name=contact.first_name, booking_id=booking.id, send_after=send_after,
         expires_at=expires_at if expires_at is not None else pickup,
         urgent=is_urgent(pickup, now) if urgent is None else urgent,
-        event_at=pickup, departure_at=departure,
+        event_at=pickup, departure_at=departure, channel=contact.channel,
     )
 
 
@@ -132,7 +158,7 @@ def reminder_drafts(booking: Booking, pickup: datetime, departure: datetime | No
             continue  # the confirmation, sent now, says it all
         for contact in contacts:
             # a reminder is never urgent: held during quiet hours, dropped if only too late
-            drafts.append(_draft(booking, kind, contact, render(kind, contact.role, trip), pickup=pickup,
+            drafts.append(_draft(booking, kind, contact, _words(kind, contact, trip), pickup=pickup,
                                  departure=departure, now=now, send_after=due,
                                  expires_at=pickup - timedelta(minutes=10), urgent=False))
     return drafts
@@ -182,10 +208,14 @@ def plan_booking_change(booking: Booking, old: BookingStatus | None, new: Bookin
         contacts = _contacts(booking)
         trip = facts(booking, pickup)
         for contact in contacts:
-            enqueue(_draft(booking, "confirmed", contact, render("confirmed", contact.role, trip),
-                           pickup=pickup, departure=departure, now=now), now)
+            draft = _draft(booking, "confirmed", contact, _words("confirmed", contact, trip),
+                           pickup=pickup, departure=departure, now=now)
+            if enqueue(draft, now) is None and _too_late_to_call(draft, now):
+                _flag_no_channel(booking, "Trajet confirmé", "trop tard pour un appel automatique")
         for draft in reminder_drafts(booking, pickup, departure, contacts, now):
             enqueue(draft, now)
+        if passenger_contact(booking) is None:
+            _flag_no_channel(booking, "Trajet confirmé")
         return
 
     if new in CANCELLED:
@@ -196,13 +226,21 @@ def plan_booking_change(booking: Booking, old: BookingStatus | None, new: Bookin
         if pickup is None or pickup <= now:
             return
         trip = facts(booking, pickup)
+        # she pressed 2 during an automatic call: the call itself told her (issue #17)
+        in_call = calls.cancelled_during_call(booking.id) if new == B.CANCELLED_BY_PASSENGER else None
         for contact in _contacts(booking):
             if contact.role not in informed or (contact.role == "driver" and driver_acted):
                 continue
+            if in_call is not None and contact.role == "passenger":
+                continue
             template = "cancelled_by_driver" if (contact.role == "passenger" and new == B.CANCELLED_BY_DRIVER) \
                 else "cancelled"
-            enqueue(_draft(booking, "cancelled", contact, render(template, contact.role, trip),
+            enqueue(_draft(booking, "cancelled", contact, _words(template, contact, trip),
                            pickup=pickup, departure=departure, now=now), now)
+        if in_call is not None:
+            calls.flag_cancelled_in_call(booking, in_call, driver_told="driver" in informed)
+        elif "passenger" in informed and passenger_contact(booking) is None:
+            _flag_no_channel(booking, "Annulation")
         return
 
     # done, no-show: nothing left to say
@@ -238,7 +276,7 @@ def plan_promise_change(booking: Booking, old: Promise, new: Promise, cause: str
     if booking.status == B.CONFIRMED and future:
         if passenger is not None:
             told_passenger = enqueue(_draft(
-                booking, "changed", passenger, render("changed", "passenger", trip), pickup=pickup,
+                booking, "changed", passenger, _words("changed", passenger, trip), pickup=pickup,
                 departure=departure, now=now, key=changed_key(booking, "passenger")), now) is not None
     if driver is not None and future:
         # the driver's proposal, thanks or confirmation stated the old time
@@ -248,7 +286,7 @@ def plan_promise_change(booking: Booking, old: Promise, new: Promise, cause: str
     if booking.status == B.CONFIRMED:
         for contact in contacts:
             replace_pending(f"b{booking.id}:confirmed:{contact.role}", _draft(
-                booking, "confirmed", contact, render("confirmed", contact.role, trip), pickup=pickup,
+                booking, "confirmed", contact, _words("confirmed", contact, trip), pickup=pickup,
                 departure=departure, now=now), now)
         wanted = {d.key: d for d in reminder_drafts(booking, pickup, departure, contacts, now)}
         for kind in REMINDERS:
@@ -267,7 +305,9 @@ def plan_promise_change(booking: Booking, old: Promise, new: Promise, cause: str
                      f"{cause} Nouvelle prise en charge {day_fr(local)} à {format_time_fr(local)}{was} : "
                      "appeler la passagère ou le passager (pas de SMS).")
     else:
+        by_call = told_passenger and passenger is not None and passenger.channel == Channel.VOICE
+        told = " ; passager prévenu par appel automatique." if by_call else " ; passager prévenu par SMS."
         flag_request(booking.request, "trip_changed",
                      f"{cause} Prise en charge {day_fr(local)} à {format_time_fr(local)}{was}"
-                     + (" ; passager prévenu par SMS." if told_passenger else "."))
+                     + (told if told_passenger else "."))
 

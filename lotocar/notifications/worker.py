@@ -4,7 +4,7 @@ nightly jobs, is `lotocar.jobs` (`flask sms worker`), never a web worker.
 
 Each tick, in this order: rows left `sending` by a dead process become `unknown`; expired
 pending rows are withdrawn; unknown sends are looked up at the provider (adopted or
-re-queued); then a batch of due rows is claimed and sent one by one, each outcome committed
+re-queued); calls whose final status never came are asked at Twilio; then a batch of due rows is claimed and sent one by one, each outcome committed
 before the next send. SIGTERM / SIGINT stop it gracefully: the message being sent is
 finished, the rest of the batch is given back.
 """
@@ -23,7 +23,7 @@ from flask import Flask
 from lotocar.core import clock, tx
 from lotocar.core.timeutil import utcnow
 from lotocar.extensions import db
-from lotocar.notifications import outbox
+from lotocar.notifications import calls, outbox
 from lotocar.notifications.models import SmsMessage, SmsStatus
 
 log = logging.getLogger("lotocar.sms.worker")
@@ -37,6 +37,7 @@ def default_worker_id() -> str:
 class TickStats:
     recovered: int = 0
     expired: int = 0
+    polled: int = 0
     checked: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
 
@@ -58,11 +59,13 @@ def run_once(app: Flask, worker_id: str | None = None, now: datetime | None = No
             stats.recovered = tx.atomic(lambda: outbox.recover_stale(now or utcnow()))
             stats.expired = tx.atomic(lambda: outbox.expire_pending(now or utcnow()))
             stats.checked = check_unknown(worker_id, now, batch)
+            stats.polled = tx.atomic(lambda: calls.poll_unfinished(now or utcnow(), batch))
             claimed = tx.atomic(lambda: outbox.claim_due(worker_id, now or utcnow(), batch))
             for index, msg_id in enumerate(claimed):
                 if stop is not None and stop.is_set():
                     tx.atomic(lambda: outbox.release(claimed[index:], worker_id))
                     break
+                tx.atomic(lambda: outbox.arm_call(msg_id, worker_id))  # a call's token, before its POST
                 outcome = tx.atomic(lambda: outbox.deliver(msg_id, worker_id, now))
                 stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
         except Exception:
@@ -78,8 +81,8 @@ def check_unknown(worker_id: str, now: datetime | None, batch: int) -> dict[str,
     """Take the unknown sends (committed), then look each one up and commit its outcome."""
     stats = {"found": 0, "requeued": 0, "still_unknown": 0}
     mine = tx.atomic(lambda: outbox.take_unknown(worker_id, now or utcnow(), batch))
-    for msg_id, to, body, since in mine:
-        outcome = tx.atomic(lambda: outbox.check_one(msg_id, to, body, since, now or utcnow()))
+    for msg_id, to, body, since, channel, known_id in mine:
+        outcome = tx.atomic(lambda: outbox.check_one(msg_id, to, body, since, now or utcnow(), channel, known_id))
         stats[outcome] += 1
     return stats
 

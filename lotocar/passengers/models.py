@@ -24,6 +24,10 @@ class Passenger(db.Model):
     has_no_car: Mapped[bool] = mapped_column(Boolean, default=True)
     sms_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sms_consent_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    # automatic voice calls (issue #17): consent asked and recorded on the phone, with its date
+    call_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    call_consent_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    prefers_calls: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     needs: Mapped[str | None] = mapped_column(Text, nullable=True)
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

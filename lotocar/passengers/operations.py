@@ -30,6 +30,8 @@ class PassengerInput:
     sms_consent: bool
     needs: str | None = None
     notes: str | None = None
+    call_consent: bool = False   # automatic voice calls, agreed on the phone (issue #17)
+    prefers_calls: bool = False  # a mobile owner who would rather be called than texted
 
 
 def validate(data: PassengerInput) -> tuple[dict[str, str], str | None, bool]:
@@ -53,6 +55,8 @@ def validate(data: PassengerInput) -> tuple[dict[str, str], str | None, bool]:
         errors["has_no_car"] = "Lot'ôcar est réservé aux personnes sans voiture : faites confirmer."
     if data.sms_consent and not mobile and phone:
         errors["sms_consent"] = "Un numéro fixe ne reçoit pas de SMS : décochez ou donnez un portable."
+    if data.prefers_calls and not data.call_consent:
+        errors["prefers_calls"] = "Cochez aussi l'accord pour les appels automatiques."
     for field in ("needs", "notes"):
         value = getattr(data, field)
         if value and len(value) > 2000:
@@ -83,13 +87,32 @@ def register(data: PassengerInput, operator_id: int | None) -> Passenger:
         sms_consent_at=now if data.sms_consent else None,
         sms_consent_by_id=operator_id if data.sms_consent else None,
         needs=(data.needs or "").strip() or None, notes=(data.notes or "").strip() or None,
-        created_by_id=operator_id,
+        created_by_id=operator_id, call_consent_at=now if data.call_consent else None,
+        call_consent_by_id=operator_id if data.call_consent else None, prefers_calls=bool(data.prefers_calls),
     )
     db.session.add(passenger)
     db.session.flush()
     audit.record(operator_id, "passenger", passenger.id, "registered",
-                 {"sms_consent": data.sms_consent, "home_insee": data.home_insee})
+                 {"sms_consent": data.sms_consent, "call_consent": data.call_consent,
+                  "home_insee": data.home_insee})
     return passenger
+
+
+def set_call_consent(passenger: Passenger, consent: bool, prefers_calls: bool, operator_id: int | None) -> None:
+    """Record (with its date) or withdraw the passenger's agreement to automatic calls, asked
+    on the phone. Adds to the session; the caller commits."""
+    if prefers_calls and not consent:
+        raise PassengerError({"prefers_calls": "Cochez aussi l'accord pour les appels automatiques."})
+    before = passenger.call_consent_at is not None
+    if consent and not before:
+        passenger.call_consent_at = utcnow()
+        passenger.call_consent_by_id = operator_id
+    elif not consent:
+        passenger.call_consent_at = None
+        passenger.call_consent_by_id = None
+    passenger.prefers_calls = bool(prefers_calls and consent)
+    audit.record(operator_id, "passenger", passenger.id, "call_consent",
+                 {"call_consent": [before, consent], "prefers_calls": passenger.prefers_calls})
 
 
 def update_notes(passenger: Passenger, notes: str | None, needs: str | None, operator_id: int | None) -> None:

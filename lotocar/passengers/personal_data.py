@@ -9,7 +9,8 @@ from lotocar.extensions import db
 from lotocar.passengers.models import Passenger
 
 FIELDS = ["id", "first_name", "last_name", "phone", "phone_is_mobile", "home_insee", "has_no_car",
-          "sms_consent_at", "needs", "notes", "created_at", "anonymised_at"]
+          "sms_consent_at", "call_consent_at", "prefers_calls", "needs", "notes", "created_at",
+          "anonymised_at"]
 
 
 def export(subject: pd.Subject) -> dict[str, Any]:
@@ -27,6 +28,9 @@ def erase(subject: pd.Subject) -> None:
     person.needs = person.notes = None
     person.sms_consent_at = None
     person.sms_consent_by_id = None
+    person.call_consent_at = None  # automatic calls (issue #17): consent asked on the phone
+    person.call_consent_by_id = None
+    person.prefers_calls = False
     person.anonymised_at = utcnow()
 
 
