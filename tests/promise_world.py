@@ -131,7 +131,7 @@ def assert_promises_true(offer_ids) -> None:
                         msg = last_promise_sms(b)
                         assert msg is not None and states(msg, b), (b.id, msg and msg.body, b.pickup_at)
                     elif b.promise_version:
-                        assert b.request.flag == "call_passenger" and \
+                        assert b.request.flag == "call_needed" and \
                             format_time_fr(to_local(b.pickup_at)) in b.request.flag_detail
 
 

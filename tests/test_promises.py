@@ -68,7 +68,7 @@ def test_landline_passenger_is_flagged_for_a_call(app, make_driver):
     booking = db.session.get(Booking, booking.id)
     request = db.session.get(TripRequest, booking.request_id)
     assert [m.recipient for m in changed_rows(booking.id)] == ["driver"]  # no SMS to a landline
-    assert request.flag == "call_passenger"
+    assert request.flag == "call_needed"
     assert format_time_fr(to_local(booking.pickup_at)) in request.flag_detail
     assert_promises_true([offer.id])
 

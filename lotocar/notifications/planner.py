@@ -301,9 +301,10 @@ def plan_promise_change(booking: Booking, old: Promise, new: Promise, cause: str
     local = to_local(pickup)
     was = f" (au lieu de {format_time_fr(to_local(old_pickup))})" if old_pickup else ""
     if booking.status == B.CONFIRMED and not told_passenger:
-        flag_request(booking.request, "call_passenger",
+        # a confirmed passenger nobody could tell automatically: the operator's call list
+        flag_request(booking.request, "call_needed",
                      f"{cause} Nouvelle prise en charge {day_fr(local)} à {format_time_fr(local)}{was} : "
-                     "appeler la passagère ou le passager (pas de SMS).")
+                     "prévenir le passager par téléphone (ni SMS ni appel automatique).")
     else:
         by_call = told_passenger and passenger is not None and passenger.channel == Channel.VOICE
         told = " ; passager prévenu par appel automatique." if by_call else " ; passager prévenu par SMS."

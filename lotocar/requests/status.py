@@ -29,14 +29,12 @@ FLAGS_FR = {
     "booking_cancelled": "Réservation annulée",
     "sms_failed": "SMS non remis : appeler",
     "sms_reply": "Réponse SMS à lire : rappeler",
-    "call_passenger": "Passager sans SMS : l'appeler",
     "call_failed": "Appel automatique sans succès : appeler",
     "call_needed": "Ni SMS ni appel automatique : appeler",
     "call_cancelled": "Annulé par le passager au téléphone (appel automatique)",
 }
 # Flags meaning "automation could not do it: a person must phone" (the console's call list).
-CALL_LIST_FLAGS = frozenset({"call_failed", "call_needed", "call_cancelled", "call_passenger",
-                             "sms_failed", "sms_reply"})
+CALL_LIST_FLAGS = frozenset({"call_failed", "call_needed", "call_cancelled", "sms_failed", "sms_reply"})
 
 _REFUSED_FR = {
     "booking_proposed": "Cette demande n'attend pas de conducteur.",
