@@ -225,7 +225,7 @@ def test_a_ride_already_under_way_is_left_alone(app, make_driver, travel):
     next_ride = book(offer, make_request(make_passenger(), day=MONDAY + timedelta(days=1)),
                      day=MONDAY + timedelta(days=1))
     travel(datetime(MONDAY.year, MONDAY.month, MONDAY.day, 10, 0, tzinfo=PARIS))
-    edit_trip(offer, at=time(6, 0))  # too early for either passenger now
+    edit_trip(offer, at=time(6, 0), first=MONDAY)  # too early for either passenger now
     db.session.expire_all()
     assert db.session.get(Booking, today_ride.id).status == BookingStatus.CONFIRMED
     assert db.session.get(Booking, today_ride.id).promise_version == 0
