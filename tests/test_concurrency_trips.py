@@ -1,7 +1,9 @@
 """Issue #11 races, over real HTTP: a driver changes his trip while operators propose it, or
 while he himself answers a proposal from his SMS link.
 
-The app is served on loopback by a threaded server; each round fires the driver's request
+The app is served on loopback, by a threaded server in this process and, on PostgreSQL, by
+gunicorn with 4 worker processes (each its own matching index, kept in step through the
+change counter and the after-commit hook); each round fires the driver's request
 and the others at the same instant (a barrier), each on its own connection and database
 session. After every round: `held` equals the seats of the bookings that hold one and never
 exceeds the capacity, no live booking is left on a cancelled trip, every live booking is
@@ -15,7 +17,12 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import socket
+import subprocess
 import threading
+import time as _time
+from pathlib import Path
 from datetime import time, timedelta
 
 import pytest
@@ -26,7 +33,7 @@ from lotocar.bookings.models import LIVE, Booking, BookingStatus
 from lotocar.extensions import db
 from lotocar.notifications.models import SmsMessage
 from lotocar.offers.models import Offer, OfferStatus
-from tests.conftest import csrf_token, login_as
+from tests.conftest import clock_env, csrf_token, login_as
 from tests.factories import TODAY
 from tests.promise_world import assert_promises_true, book, make_passenger, make_request, make_trip, trip_form
 
@@ -36,14 +43,60 @@ THREADS = int(os.environ.get("CONCURRENCY_THREADS", "8"))
 pytestmark = pytest.mark.timeout(900)
 
 
-@pytest.fixture
-def live_server(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _gunicorn(app):
+    """gunicorn -w 4 on loopback, on the test's database, secret and pinned clock."""
+    port = _free_port()
+    env = {**os.environ, "APP_ENV": "testing", "SECRET_KEY": app.config["SECRET_KEY"],
+           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SMS_GATEWAY": "dev",
+           "LOG_LEVEL": "ERROR", "LOTOCAR_LOG_LEVEL": "ERROR", **clock_env()}
+    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "gunicorn.conf.py", "-w", "4",
+                             "-b", f"127.0.0.1:{port}", "app:app"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = _time.monotonic() + 60
+    while _time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/api/openapi.json", timeout=2).status_code == 200:
+                return proc, url
+        except requests.ConnectionError:
+            pass
+        assert proc.poll() is None, proc.stderr.read()
+        _time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("gunicorn did not start")
+
+
+@pytest.fixture(params=["threads", "gunicorn"])
+def live_server(request, app, db_kind):
+    if request.param == "threads":
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.server_port}"
+        server.shutdown()
+        thread.join(timeout=5)
+        return
+    if db_kind != "postgres":
+        pytest.skip("several gunicorn worker processes: the PostgreSQL run (SQLite has one writer)")
+    proc, url = _gunicorn(app)
+    try:
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def fire(calls: list[dict]) -> list[requests.Response]:

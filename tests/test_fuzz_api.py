@@ -26,7 +26,9 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
                                                status_code_conformance)
 
 from lotocar.api.openapi import document
-from tests.factories import MONDAY, luzech_cahors, passenger, trip_request
+from lotocar.offers import operations as offer_ops
+from lotocar.offers.rules import OfferInput
+from tests.factories import MONDAY, TODAY, commune, luzech_cahors, passenger, trip_request
 
 MIN_CASES = 1000
 EXAMPLES_PER_OPERATION = 70  # random cases per operation, on top of the examples and coverage cases
@@ -99,13 +101,20 @@ def seeded(app, make_driver):
     db.session.commit()
     driver = make_driver("Nathalie", "Rességuier")
     offer = luzech_cahors(driver)
+    # booking 3 (confirmed) rides this evening: "done" and "no-show" are only possible from
+    # the day of the ride, so that is the run they can succeed on
+    tonight = offer_ops.create_offer(driver.driver, OfferInput(
+        kind="one_off", origin=offer_ops.place_input(commune("46182"), None, None, None),
+        destination=offer_ops.place_input(commune("46042"), None, None, None), seats=3, max_detour_min=10,
+        departure_date=TODAY, departure_time=time(17, 0)), driver.id)
+    db.session.commit()
     person = passenger()
-    days = [MONDAY, MONDAY + timedelta(days=7), MONDAY + timedelta(days=14), FREE_DAY]
-    requests = [trip_request(person, day=day, at=time(8, 30)) for day in days]
+    days = [MONDAY, MONDAY + timedelta(days=7), TODAY, FREE_DAY]
+    requests = [trip_request(person, day=day, at=time(17, 45) if day == TODAY else time(8, 30)) for day in days]
     assert (driver.driver.id, offer.id, person.id, requests[-1].id) == (
         DRIVER_ID, OFFER_ID, PASSENGER_ID, FREE_REQUEST_ID)
-    made = [bookings.propose(bookings.Proposal(r.id, offer.id, r_day), None)
-            for r, r_day in zip(requests[:3], days[:3])]
+    made = [bookings.propose(bookings.Proposal(r.id, run.id, r_day), None)
+            for r, r_day, run in zip(requests[:3], days[:3], [offer, offer, tonight])]
     db.session.commit()
     bookings.transition(made[1].id, "accept", driver.id)  # 2: accepted by the driver
     db.session.commit()

@@ -212,3 +212,22 @@ def test_a_failed_action_saves_nothing(app, make_driver):
     assert db.session.scalar(db.select(db.func.count(SmsMessage.id))) == before
     assert db.session.get(type(offer), offer.id).local_time == time(7, 45)
     assert_promises_true([offer.id])
+
+
+def test_a_ride_already_under_way_is_left_alone(app, make_driver, travel):
+    """The driver edits his regular trip after this morning's ride: the ride that already
+    picked its passenger up stays as it is (the operator records it done); the runs to come
+    follow the change."""
+    driver = make_driver()
+    offer = make_trip(driver)
+    today_ride = book(offer, make_request(make_passenger(), day=MONDAY), day=MONDAY)
+    next_ride = book(offer, make_request(make_passenger(), day=MONDAY + timedelta(days=1)),
+                     day=MONDAY + timedelta(days=1))
+    travel(datetime(MONDAY.year, MONDAY.month, MONDAY.day, 10, 0, tzinfo=PARIS))
+    edit_trip(offer, at=time(6, 0), first=MONDAY)  # too early for either passenger now
+    db.session.expire_all()
+    assert db.session.get(Booking, today_ride.id).status == BookingStatus.CONFIRMED
+    assert db.session.get(Booking, today_ride.id).promise_version == 0
+    assert db.session.get(Booking, next_ride.id).status == BookingStatus.CANCELLED_BY_DRIVER
+    tx.atomic(lambda: bookings.transition(today_ride.id, "done", None))
+    assert db.session.get(Booking, today_ride.id).status == BookingStatus.DONE

@@ -348,11 +348,13 @@ def capacity_changed(offer: Offer) -> None:
 
 
 def live_on_offer(offer_id: int, since: date) -> list[Booking]:
-    """Live bookings of a trip from `since` on, oldest first, locked with the trip."""
+    """Live bookings of a trip from `since` on, oldest first — by id, the database's own
+    insertion order (clocks of several processes or hosts may differ by seconds) — locked
+    with the trip."""
     return list(db.session.scalars(tx.lock(
         db.select(Booking).where(Booking.offer_id == offer_id, Booking.status.in_(LIVE),
                                  Booking.occurrence_date >= since)
-        .order_by(Booking.created_at, Booking.id)).execution_options(populate_existing=True)))
+        .order_by(Booking.id)).execution_options(populate_existing=True)))
 
 
 def for_driver(driver_id: int, today: date | None = None) -> list[Booking]:

@@ -49,9 +49,10 @@ def on_offer_saved(sender, offer: Offer, action: str = "updated", **_: object) -
 def reconcile_offer(offer: Offer) -> dict[str, list[int]]:
     """Decide, for every live booking of the trip from today on, whether it stays (oldest
     first, within the seats) or is cancelled; see the module docstring."""
-    today = clock.today_local()
+    today, now = clock.today_local(), clock.now_utc()
     bookings.capacity_changed(offer)  # locks the runs (offer_days) before the bookings
-    live = bookings.live_on_offer(offer.id, today)
+    # a pickup already past is a ride under way or over: the change applies to the runs to come
+    live = [b for b in bookings.live_on_offer(offer.id, today) if b.pickup_at is None or b.pickup_at > now]
     by_day: dict = {}
     for booking in live:
         by_day.setdefault(booking.occurrence_date, []).append(booking)
