@@ -4,7 +4,7 @@ from lotocar.audit.models import AuditEntry
 from lotocar.auth.models import PhoneCode, Role, User
 from lotocar.bookings.models import Booking, BookingStatus, OfferDay
 from lotocar.candidates.models import ChangeCounter
-from lotocar.communes.models import Commune
+from lotocar.communes.models import Commune, FormerCommune
 from lotocar.drivers.models import Driver
 from lotocar.offers.models import Offer, OfferKind, OfferStatus
 from lotocar.notifications.models import SmsInbound, SmsLink, SmsMessage, SmsOptOut, SmsStatus
