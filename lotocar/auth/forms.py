@@ -3,7 +3,8 @@ from __future__ import annotations
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
-from lotocar.core.forms import REQUIRED, BaseForm, CommuneField, strip_filter
+from lotocar.communes.forms import CommuneField
+from lotocar.core.forms import REQUIRED, BaseForm, strip_filter
 from lotocar.core.phones import PhoneError, parse_phone
 
 
@@ -34,7 +35,7 @@ class SignupForm(BaseForm):
     email = EmailField("Adresse e-mail (facultatif)", filters=[strip_filter],
                        validators=[Optional(), Length(max=254), Email("Adresse e-mail non valide.")],
                        render_kw={"autocomplete": "email"})
-    home = CommuneField("Commune où vous habitez")
+    home = CommuneField("Commune où vous habitez", lot_only=True)
     consent_contact = BooleanField(
         "J'accepte d'être contacté·e par l'équipe Lot'ôcar (téléphone et SMS) au sujet de mes trajets."
     )

@@ -47,6 +47,11 @@ class Commune(db.Model):
     def departement_name(self) -> str:
         return DEPARTEMENTS_FR.get(self.departement, self.departement)
 
+    @property
+    def display_name(self) -> str:
+        """The name as shown in lists, maps and statistics: "Cahors", "Brive-la-Gaillarde (19)"."""
+        return self.name if self.in_lot else f"{self.name} ({self.departement})"
+
     def label(self) -> str:
         """What the autocomplete writes in a field: "Cahors (46000)", "Brive-la-Gaillarde (19)"."""
         if self.in_lot:

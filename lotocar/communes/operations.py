@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, Sequence
 
 from matching import Point, haversine_km
 
@@ -189,9 +189,10 @@ def invalidate_cache() -> None:
         _cache.clear()
 
 
-def build_entries(communes: list[Commune], formers: list[FormerCommune]) -> list[CommuneEntry]:
+def build_entries(communes: Sequence[Commune | CommuneRow],
+                  formers: Sequence[FormerCommune | FormerRow]) -> list[CommuneEntry]:
     """Search entries: every commune, and every former commune whose name differs from its
-    current commune's (Castelnau-Montratier stays one entry)."""
+    current commune's (Castelnau-Montratier stays one entry). Database rows or file rows."""
     built = {c.insee: make_entry(c.insee, c.name, c.postcode, c.population, c.departement,
                                  c.lat, c.lon) for c in communes}
     out = list(built.values())
@@ -200,6 +201,12 @@ def build_entries(communes: list[Commune], formers: list[FormerCommune]) -> list
         if current is not None and normalize(f.name) != current.key:
             out.append(make_former_entry(current, f.former_insee, f.name, f.lat, f.lon))
     return out
+
+
+def index_from_files(communes_files: Sequence[str | Path], former_file: str | Path) -> Index:
+    """The lookup index straight from the shipped files (benchmark, pure tests)."""
+    rows = [row for path in communes_files for row in read_csv(path)]
+    return Index(build_entries(rows, read_former_csv(former_file)))
 
 
 def index() -> Index:
@@ -329,6 +336,17 @@ def get_place(code: str) -> Place | None:
     former = db.session.get(FormerCommune, code)
     if former is not None:
         return Place(former.commune, former)
+    return None
+
+
+def former_at(commune: Commune | None, place: str | None, lat: float | None, lon: float | None
+              ) -> FormerCommune | None:
+    """The former commune a stored place stands for (its name and its village point)."""
+    if commune is None or not place or lat is None or lon is None:
+        return None
+    for former in commune.former_communes:
+        if former.name == place and (former.lat, former.lon) == (lat, lon):
+            return former
     return None
 
 

@@ -284,6 +284,14 @@ def resolve(entries: Index | Sequence[CommuneEntry], text: str
         # a name both in the Lot and next door (Cazals 46 / 82) is asked, never guessed
         return (best.entry, found) if len(exact) == 1 else (None, found)
     strong = [m for m in found if m.how in LITERAL]
-    if len(strong) == 1 and strong[0] is best:  # a single clear prefix/word match
+    if len(strong) == 1 and strong[0] is best and (
+            best.entry.in_lot or _whole_words(normalize(raw), best.entry.key)):
+        # a single clear prefix/word match: "cahor" is Cahors, "Brive" Brive-la-Gaillarde,
+        # but "Paris" is not silently Parisot (82)
         return best.entry, found
     return None, found
+
+
+def _whole_words(query: str, key: str) -> bool:
+    qwords, words = query.split(), key.split()
+    return len(qwords) <= len(words) and words[:len(qwords)] == qwords

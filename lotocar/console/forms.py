@@ -6,7 +6,8 @@ from wtforms import (BooleanField, DateField, IntegerField, RadioField, SelectFi
                      TextAreaField, TimeField)
 from wtforms.validators import Length, NumberRange, Optional
 
-from lotocar.core.forms import BaseForm, CommuneField, strip_filter
+from lotocar.communes.forms import CommuneField
+from lotocar.core.forms import BaseForm, strip_filter
 from lotocar.requests.models import RequestReason
 from lotocar.requests.operations import REASONS_FR, UNMET_REASONS_FR
 
@@ -26,7 +27,7 @@ class PassengerForm(BaseForm):
                         render_kw={"inputmode": "tel", "autocomplete": "off"})
     first_name = StringField("Prénom", filters=[strip_filter], render_kw={"autocomplete": "off"})
     last_name = StringField("Nom", filters=[strip_filter], render_kw={"autocomplete": "off"})
-    home = CommuneField("Commune du domicile")
+    home = CommuneField("Commune du domicile", lot_only=True)
     has_no_car = BooleanField("La personne confirme ne pas avoir de voiture")
     sms_consent = BooleanField("Accepte de recevoir des SMS (accord recueilli au téléphone)")
     needs = TextAreaField("Besoins particuliers (facultatif)", filters=[strip_filter],
