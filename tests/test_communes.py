@@ -171,7 +171,7 @@ def test_lookup_endpoint(client):
     assert r.get_json()["commune"]["name"] == "Montcuq-en-Quercy-Blanc"
     r = client.get("/communes/lookup?q=lhospitalet")
     assert r.get_json()["commune"]["name"] == "Pern-Lhospitalet"
-    r = client.get("/communes/lookup?q=Paris")
+    r = client.get("/communes/lookup?q=Strasbourg")
     assert r.status_code == 404
     assert "Aucune commune" in r.get_json()["error"]["message"]
     r = client.get("/communes/lookup")

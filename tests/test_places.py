@@ -132,18 +132,6 @@ def test_resolve_never_guesses(index):
     assert resolve(index, "19100")[0].insee == BRIVE
 
 
-def test_lookup_p95_under_5_ms(index):
-    """A sanity bound only; the figure comes from bench/bench_places.py."""
-    import time as _time
-
-    durations = []
-    for typed, _insee, _place in SPOKEN_FORMS:
-        start = _time.perf_counter()
-        search(index, typed)
-        durations.append(_time.perf_counter() - start)
-    assert len(index) > 900 and sorted(durations)[len(durations) // 2] < 0.05
-
-
 # --- the database lookup and the autocomplete ---------------------------------------------------
 
 def test_resolve_place_and_home_stays_in_the_lot(app):

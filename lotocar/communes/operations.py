@@ -198,8 +198,14 @@ def build_entries(communes: Sequence[Commune | CommuneRow],
     out = list(built.values())
     for f in formers:
         current = built.get(f.commune_insee)
-        if current is not None and normalize(f.name) != current.key:
-            out.append(make_former_entry(current, f.former_insee, f.name, f.lat, f.lon))
+        if current is None:
+            continue
+        key = normalize(f.name)
+        at_town_hall = (f.lat, f.lon) == (current.lat, current.lon)
+        if key == current.key or (at_town_hall and key in current.key):
+            # Saint-Géry in Saint Géry-Vers, at its town hall: the commune itself is that place
+            continue
+        out.append(make_former_entry(current, f.former_insee, f.name, f.lat, f.lon))
     return out
 
 
