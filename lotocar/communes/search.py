@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from phonetic_fr import phonetic
 from rapidfuzz import fuzz, process
@@ -137,9 +138,25 @@ class Index:
         self.by_insee = {e.insee: e for e in self.entries if not e.is_former}
         self.by_former = {e.place_insee: e for e in self.entries if e.is_former}
         self.by_label = {normalize(e.label): e for e in self.entries}
+        # sorted (text, position) lists: exact and prefix matches by bisection, not by a scan
+        self.sorted_keys = sorted((e.key, i) for i, e in enumerate(self.entries))
+        self.sorted_compacts = sorted((e.compact, i) for i, e in enumerate(self.entries))
+        self.sorted_sounds = sorted((e.sound, i) for i, e in enumerate(self.entries) if e.sound)
+        self.sorted_cores = sorted((e.sound_core, i) for i, e in enumerate(self.entries) if e.sound_core)
+        self.sorted_words = sorted({(w, i) for i, e in enumerate(self.entries) for w in e.key.split()})
 
     def __len__(self) -> int:
         return len(self.entries)
+
+
+def _starting(pairs: list[tuple[str, int]], prefix: str) -> Iterator[tuple[str, int]]:
+    """The (text, position) pairs whose text starts with `prefix`."""
+    if not prefix:
+        return
+    j = bisect_left(pairs, (prefix, -1))
+    while j < len(pairs) and pairs[j][0].startswith(prefix):
+        yield pairs[j]
+        j += 1
 
 
 def _as_index(entries: Index | Sequence[CommuneEntry]) -> Index:
@@ -220,23 +237,34 @@ def search(entries: Index | Sequence[CommuneEntry], text: str, limit: int = 10) 
         if len(qsound) >= 5:
             m = len(qsound) + 1
             keep(_fuzzy(qsound, [s[:m] for s in index.sounds], FUZZY_CUTOFF), 0.93)
-    matches: list[Match] = []
-    for i, e in enumerate(index.entries):
-        if e.key == query or e.compact == qcompact:
-            matches.append(Match(e, EXACT, "exact"))
-        elif e.key.startswith(query) or e.compact.startswith(qcompact):
-            matches.append(Match(e, PREFIX, "prefix"))
-        elif qsound and (e.sound == qsound or (qcore and e.sound_core == qcore)):
-            matches.append(Match(e, PHONETIC, "phonetic"))
-        elif _words_in_order(qwords, e.key.split()):
-            matches.append(Match(e, WORD, "word"))
-        elif long_enough and len(qsound) >= 3 and (
-                e.sound.startswith(qsound) or (len(qcore) >= 3 and e.sound_core.startswith(qcore))):
-            matches.append(Match(e, SOUNDS_LIKE, "sounds_like"))
-        elif long_enough and qcompact in e.compact:
-            matches.append(Match(e, CONTAINS, "contains"))
-        elif i in fuzzy:
-            matches.append(Match(e, min(fuzzy[i], FUZZY_MAX), "fuzzy"))
+    # the closest rule of each place wins; rules from the loosest to the closest
+    found: dict[int, tuple[float, str]] = {i: (min(s, FUZZY_MAX), "fuzzy") for i, s in fuzzy.items()}
+    if long_enough:
+        for i, c in enumerate(index.compacts):
+            if qcompact in c:
+                found[i] = (CONTAINS, "contains")
+        if len(qsound) >= 3:
+            for _t, i in _starting(index.sorted_sounds, qsound):
+                found[i] = (SOUNDS_LIKE, "sounds_like")
+        if len(qcore) >= 3:
+            for _t, i in _starting(index.sorted_cores, qcore):
+                found[i] = (SOUNDS_LIKE, "sounds_like")
+    for i in {i for _w, i in _starting(index.sorted_words, qwords[0])}:
+        if _words_in_order(qwords, index.entries[i].key.split()):
+            found[i] = (WORD, "word")
+    if qsound:
+        for pairs, wanted in ((index.sorted_sounds, qsound), (index.sorted_cores, qcore)):
+            for t, i in _starting(pairs, wanted):
+                if t == wanted:
+                    found[i] = (PHONETIC, "phonetic")
+    for pairs, wanted in ((index.sorted_keys, query), (index.sorted_compacts, qcompact)):
+        for _t, i in _starting(pairs, wanted):
+            found[i] = (PREFIX, "prefix")
+    for pairs, wanted in ((index.sorted_keys, query), (index.sorted_compacts, qcompact)):
+        for t, i in _starting(pairs, wanted):
+            if t == wanted:
+                found[i] = (EXACT, "exact")
+    matches = [Match(index.entries[i], score, how) for i, (score, how) in found.items()]
     matches.sort(key=_sort_key)
     return matches[:limit]
 
