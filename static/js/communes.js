@@ -5,6 +5,7 @@
 (function () {
   "use strict";
   var counter = 0;
+  var LABEL = /(\((\d{5}|\d{2})\)| \u2014 .+)$/;
 
   function setup(input) {
     var id = input.id || ("commune-" + (++counter));
@@ -99,7 +100,9 @@
     input.addEventListener("input", function () {
       var query = input.value.trim();
       clearTimeout(timer);
-      if (query.length < 2) { close(); return; }
+      // a complete label ("Cahors (46000)", "Brive-la-Gaillarde (19)", "Cœur de Causse — Vaillac")
+      // is already a choice: nothing to suggest
+      if (query.length < 2 || LABEL.test(query)) { sequence++; close(); return; }
       if (query === lastQuery) { return; }
       timer = setTimeout(function () { lastQuery = query; lookup(query); }, 120);
     });
