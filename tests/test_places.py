@@ -185,7 +185,7 @@ def test_offer_from_a_former_commune_to_brive(client, make_driver):
     assert offer.point("origin") == (44.676, 1.531)  # the driver is sent to Vaillac
     assert offer.destination_insee == BRIVE and offer.destination_lat is None
     page = client.get("/mes-trajets/").get_data(as_text=True)
-    assert "Brive-la-Gaillarde" in page
+    assert "Cœur de Causse → Brive-la-Gaillarde (19)" in page  # the département shown outside the Lot
     # editing shows the place as chosen, and keeps its point
     form = client.get(f"/mes-trajets/{offer.id}/modifier").get_data(as_text=True)
     assert 'value="Cœur de Causse — Vaillac"' in form and 'value="Brive-la-Gaillarde (19)"' in form
@@ -239,7 +239,7 @@ def test_console_request_to_brive_from_vaillac_and_home_in_the_lot(op_client):
     assert (req.origin_insee, req.origin_place, req.point("origin")) == (COEUR_DE_CAUSSE, "Vaillac", (44.676, 1.531))
     assert req.destination_insee == BRIVE and req.destination_place == "Centre hospitalier"
     page = op_client.get(f"/console/demandes/{req.id}").get_data(as_text=True)
-    assert "Brive-la-Gaillarde" in page and "Vaillac" in page
+    assert "Cœur de Causse → Brive-la-Gaillarde (19)" in page and "Vaillac" in page
 
 
 # --- API and matching ------------------------------------------------------------------------
