@@ -251,6 +251,9 @@ def test_api_former_commune_and_out_of_lot(api, make_driver):
     pax = api.post("/api/v1/passengers", {"first_name": "Odette", "last_name": "Marty",
                                           "phone": "06 98 76 54 32", "home_insee": BRIVE, "has_no_car": True})
     assert pax.status_code == 422 and "home_insee" in pax.get_json()["error"]["fields"]
+    drv = api.post("/api/v1/drivers", {"first_name": "Jean", "last_name": "Lafon", "phone": "06 11 22 33 44",
+                                       "home_insee": BRIVE, "consent_contact": True})
+    assert drv.status_code == 422 and "Lot" in drv.get_json()["error"]["fields"]["home_insee"]
     pax = api.post("/api/v1/passengers", {"first_name": "Odette", "last_name": "Marty",
                                           "phone": "06 98 76 54 32", "home_insee": COEUR_DE_CAUSSE,
                                           "has_no_car": True}).get_json()
