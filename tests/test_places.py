@@ -282,6 +282,14 @@ def test_api_former_commune_and_out_of_lot(api, make_driver):
     c2 = api.get(f"/api/v1/requests/{at_town_hall['id']}/candidates").get_json()["candidates"]
     assert c1 and c2
     assert c1[0]["detour_minutes"] != c2[0]["detour_minutes"]
+    # what the driver is told: the old village, not the town hall 8 km away
+    booking = api.post("/api/v1/bookings", {"request_id": body["id"], "offer_id": c1[0]["offer_id"],
+                                            "date": c1[0]["date"]})
+    assert booking.status_code == 201, booking.get_json()
+    from lotocar.notifications.models import SmsMessage
+
+    to_driver = db.session.scalar(db.select(SmsMessage).where(SmsMessage.recipient == "driver"))
+    assert "Coeur de Causse, Vaillac" in to_driver.body  # GSM-7: œ written oe
     out = api.post("/api/v1/requests", {
         "passenger_id": pax["id"], "origin": {"insee": "46042"}, "destination": {"insee": BRIVE},
         "arrive_by": f"{MONDAY.isoformat()}T10:00", "reason": "medical"}).get_json()
