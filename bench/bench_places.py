@@ -35,11 +35,11 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rapidfuzz import fuzz  # noqa: E402
+from rapidfuzz import fuzz
 
-from lotocar.communes.operations import index_from_files  # noqa: E402
-from lotocar.communes.search import CommuneEntry, Index, normalize, resolve, search  # noqa: E402
-from tests.spoken_places import SPOKEN_FORMS  # noqa: E402
+from lotocar.communes.operations import index_from_files
+from lotocar.communes.search import CommuneEntry, Index, normalize, resolve, search
+from tests.spoken_places import SPOKEN_FORMS
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "communes"
 
@@ -122,7 +122,7 @@ def timed(fn: Callable[[str], object], qs: list[str], rounds: int) -> list[float
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def table_score(find: Callable[[str], list[CommuneEntry]]) -> tuple[int, int]:

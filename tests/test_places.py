@@ -16,7 +16,7 @@ from lotocar.extensions import db
 from lotocar.offers.models import Offer
 from lotocar.requests.models import TripRequest
 from tests.conftest import csrf_token, login_as
-from tests.factories import MONDAY, TODAY, luzech_cahors, passenger, trip_request
+from tests.factories import MONDAY, TODAY, passenger, trip_request
 from tests.spoken_places import SPOKEN_FORMS
 from tests.test_api_openapi import api, staff  # noqa: F401  (fixtures)
 
@@ -244,7 +244,7 @@ def test_console_request_to_brive_from_vaillac_and_home_in_the_lot(op_client):
 
 # --- API and matching ------------------------------------------------------------------------
 
-def test_api_former_commune_and_out_of_lot(api, make_driver):
+def test_api_former_commune_and_out_of_lot(api, make_driver):  # noqa: F811
     found = api.get("/api/v1/communes?q=vaillac").get_json()["communes"][0]
     assert found["former"] == {"insee": VAILLAC, "name": "Vaillac"} and found["insee"] == COEUR_DE_CAUSSE
     assert api.get("/api/v1/communes?q=brive").get_json()["communes"][0]["departement"] == "19"

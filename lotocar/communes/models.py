@@ -34,7 +34,7 @@ class Commune(db.Model):
     # "46" for the Lot; the bordering départements (12, 15, 19, 24, 47, 82) and Toulouse (31)
     departement: Mapped[str] = mapped_column(String(3), index=True, server_default=LOT)
 
-    former_communes: Mapped[list["FormerCommune"]] = relationship(
+    former_communes: Mapped[list[FormerCommune]] = relationship(
         back_populates="commune", order_by="FormerCommune.name")
 
     __table_args__ = (Index("ix_communes_geom", "geom", postgresql_using="gist"),)

@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import csv
 import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
-
-from matching import Point, haversine_km
 
 from lotocar.communes.models import LOT, Commune, FormerCommune
-from lotocar.communes.search import (CommuneEntry, Index, Match, make_entry, make_former_entry,
-                                     normalize, resolve, search)
+from lotocar.communes.search import (
+    CommuneEntry,
+    Index,
+    Match,
+    make_entry,
+    make_former_entry,
+    normalize,
+    resolve,
+    search,
+)
 from lotocar.core.types import point_ewkt
 from lotocar.extensions import db
+from matching import Point, haversine_km
 
 EXPECTED_COLUMNS = ["insee", "name", "postcode", "lat", "lon", "population", "epci_siren", "epci_name"]
 FORMER_COLUMNS = ["former_insee", "former_name", "current_insee", "current_name", "lat", "lon",
@@ -117,11 +124,11 @@ def upsert_communes(rows: list[CommuneRow]) -> Iterator[tuple[str, str]]:
     """Insert or update every row (idempotent). Yields (insee, 'added'|'updated'|'same')."""
     existing = {c.insee: c for c in db.session.scalars(db.select(Commune))}
     for row in rows:
-        values = dict(
-            name=row.name, search_key=normalize(row.name), postcode=row.postcode,
-            population=row.population, epci_siren=row.epci_siren, epci_name=row.epci_name,
-            lat=row.lat, lon=row.lon, departement=row.departement,
-        )
+        values = {
+            "name": row.name, "search_key": normalize(row.name), "postcode": row.postcode,
+            "population": row.population, "epci_siren": row.epci_siren, "epci_name": row.epci_name,
+            "lat": row.lat, "lon": row.lon, "departement": row.departement,
+        }
         commune = existing.get(row.insee)
         if commune is None:
             commune = Commune(insee=row.insee, geom=point_ewkt(row.lat, row.lon), **values)
@@ -147,8 +154,8 @@ def upsert_former(rows: list[FormerRow]) -> Iterator[tuple[str, str]]:
         raise CommuneFileError(f"current communes not loaded: {', '.join(missing)}")
     existing = {f.former_insee: f for f in db.session.scalars(db.select(FormerCommune))}
     for row in rows:
-        values = dict(name=row.name, commune_insee=row.commune_insee, lat=row.lat, lon=row.lon,
-                      merged_on=row.merged_on, delegated=row.delegated)
+        values = {"name": row.name, "commune_insee": row.commune_insee, "lat": row.lat,
+                  "lon": row.lon, "merged_on": row.merged_on, "delegated": row.delegated}
         former = existing.get(row.former_insee)
         if former is None:
             db.session.add(FormerCommune(former_insee=row.former_insee, **values))
