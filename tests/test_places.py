@@ -14,6 +14,7 @@ from lotocar.communes.models import Commune, FormerCommune
 from lotocar.communes.search import normalize, resolve, search, sound_key
 from lotocar.extensions import db
 from lotocar.offers.models import Offer
+from lotocar.passengers.models import Passenger
 from lotocar.requests.models import TripRequest
 from tests.conftest import csrf_token, login_as
 from tests.factories import MONDAY, TODAY, passenger, trip_request
@@ -142,7 +143,7 @@ def test_resolve_place_and_home_stays_in_the_lot(app):
     assert place.meeting_point("Église", 44.68, 1.53) == ("Église", 44.68, 1.53)
     assert communes.resolve_place("Brive")[0].commune.insee == BRIVE
     assert communes.resolve_place("Brive", lot_only=True)[0] is None
-    assert communes.resolve_place("Vaillac", lot_only=True)[0] is None  # a home is a commune
+    assert communes.resolve_commune("Vaillac", lot_only=True)[0].insee == COEUR_DE_CAUSSE  # a home is a commune
     assert communes.resolve_commune("Souillac", lot_only=True)[0].insee == SOUILLAC
     assert communes.get_place(VAILLAC).former.name == "Vaillac"
     assert communes.get_place(COEUR_DE_CAUSSE).former is None
@@ -156,8 +157,10 @@ def test_autocomplete_says_hors_lot_and_former(client):
     assert data[0]["label"] == "Cœur de Causse — Vaillac" and data[0]["insee"] == COEUR_DE_CAUSSE
     assert data[0]["former"] == {"insee": VAILLAC, "name": "Vaillac"} and data[0]["lat"] == 44.676
     assert data[0]["detail"] == "ancienne commune, Cœur de Causse"
-    lot = client.get("/communes/autocomplete?q=brive&scope=lot").get_json()
-    assert all(c["in_lot"] and c["former"] is None for c in lot)
+    assert all(c["in_lot"] for c in client.get("/communes/autocomplete?q=brive&scope=lot").get_json())
+    lot = client.get("/communes/autocomplete?q=saint%20cyprien&scope=lot").get_json()
+    assert [c["label"] for c in lot][:1] == ["Lendou-en-Quercy — Saint-Cyprien"]
+    assert all(c["in_lot"] for c in lot)
     assert client.get("/communes/lookup?q=lalbenk").get_json()["commune"]["insee"] == "46148"
 
 
@@ -229,6 +232,11 @@ def test_console_request_to_brive_from_vaillac_and_home_in_the_lot(op_client):
         "csrf_token": token, "phone": "06 98 76 54 32", "first_name": "Odette", "last_name": "Marty",
         "home": "Brive-la-Gaillarde (19)", "has_no_car": "y"})
     assert r.status_code == 400 and "Aucune commune du Lot" in r.get_data(as_text=True)
+    r = op_client.post("/console/passagers", data={
+        "csrf_token": token, "phone": "06 98 76 54 33", "first_name": "Marcel", "last_name": "Bru",
+        "home": "Vaillac", "has_no_car": "y"})  # she says her village: home in its commune
+    assert r.status_code == 302, r.get_data(as_text=True)[-2000:]
+    assert db.session.scalar(db.select(Passenger).where(Passenger.first_name == "Marcel")).home_insee == COEUR_DE_CAUSSE
     person = passenger()
     r = op_client.post(f"/console/passagers/{person.id}/demande", data={
         "csrf_token": token, "origin": "vaillac", "destination": "Brive-la-Gaillarde (19)",

@@ -283,10 +283,7 @@ def place_for(entry: CommuneEntry) -> Place | None:
 
 
 def find(text: str, limit: int = 10, lot_only: bool = False) -> list[tuple[Place, Match]]:
-    idx = index()
-    matches = search(idx, text, limit=limit * 3 if lot_only else limit)
-    if lot_only:
-        matches = [m for m in matches if m.entry.in_lot][:limit]
+    matches = search(_lot_index() if lot_only else index(), text, limit=limit)
     if not matches:
         return []
     by_code = {c.insee: c for c in db.session.scalars(
@@ -301,8 +298,8 @@ def find(text: str, limit: int = 10, lot_only: bool = False) -> list[tuple[Place
 def resolve_place(text: str, lot_only: bool = False) -> tuple[Place | None, list[CommuneEntry]]:
     """The place a form field designates, or None and up to 5 suggested entries (best first).
 
-    `lot_only` (a passenger's home): only communes of the Lot, never a former commune or a
-    town outside it."""
+    `lot_only` (a passenger's home): only places of the Lot, never a town outside it; a
+    former commune gives its current commune ("Vaillac" → home in Cœur de Causse)."""
     idx = index()
     if lot_only:
         idx = _lot_index()
@@ -320,7 +317,7 @@ def _lot_index() -> Index:
         cached = _cache.get(key)
     if cached is not None:
         return cached
-    built = Index(e for e in index().entries if e.in_lot and not e.is_former)
+    built = Index(e for e in index().entries if e.in_lot)
     if len(built):
         with _cache_lock:
             _cache[key] = built
