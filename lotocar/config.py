@@ -174,4 +174,11 @@ def load_config(instance_path: str) -> dict[str, object]:
         "COMMUNES_CSV": os.environ.get(
             "COMMUNES_CSV", str(PROJECT_ROOT / "data" / "communes" / "communes_lot.csv")
         ),
+        "COMMUNES_NEIGHBOURS_CSV": os.environ.get(
+            "COMMUNES_NEIGHBOURS_CSV",
+            str(PROJECT_ROOT / "data" / "communes" / "communes_neighbours.csv"),
+        ),
+        "COMMUNES_FORMER_CSV": os.environ.get(
+            "COMMUNES_FORMER_CSV", str(PROJECT_ROOT / "data" / "communes" / "communes_lot_former.csv")
+        ),
     }

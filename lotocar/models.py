@@ -4,7 +4,7 @@ from lotocar.audit.models import AuditEntry
 from lotocar.auth.models import PhoneCode, Role, User
 from lotocar.bookings.models import Booking, BookingStatus, OfferDay
 from lotocar.core.counters import ChangeCounter
-from lotocar.communes.models import Commune
+from lotocar.communes.models import Commune, FormerCommune
 from lotocar.contributions.models import BookingContribution, DriverContributionChoice, PassengerExemption
 from lotocar.drivers.models import Driver
 from lotocar.offers.models import Offer, OfferKind, OfferStatus
@@ -15,7 +15,7 @@ from lotocar.rpc.models import JourneyStatus, RpcJourney
 from lotocar.roads.models import RoadEdge, RoadGraph, RoadLeg, RoadPlace, RoadVertex
 
 __all__ = [
-    "ApiToken", "AuditEntry", "Booking", "BookingStatus", "OfferDay", "ChangeCounter", "Commune", "Driver", "Offer", "OfferKind",
+    "ApiToken", "AuditEntry", "Booking", "BookingStatus", "OfferDay", "ChangeCounter", "Commune", "FormerCommune", "Driver", "Offer", "OfferKind",
     "OfferStatus", "Passenger", "PhoneCode", "RequestMode", "RequestReason", "RequestStatus",
     "RoadEdge", "RoadGraph", "RoadLeg", "RoadPlace", "RoadVertex",
     "Role", "BookingContribution", "DriverContributionChoice", "PassengerExemption", "JourneyStatus",

@@ -170,13 +170,12 @@ def _migrated_app(database_url, tmp_path_factory):
     app.instance_path = str(instance)
     with app.app_context():
         upgrade()
-        for _ in communes.upsert_communes(communes.read_csv(app.config["COMMUNES_CSV"])):
-            pass
+        communes.load_reference_data(app.config)
         db.session.commit()
     return app
 
 
-KEEP_TABLES = {"communes", "alembic_version", "spatial_ref_sys", "change_counters"}
+KEEP_TABLES = {"communes", "former_communes", "alembic_version", "spatial_ref_sys", "change_counters"}
 
 
 class FreshContextClient(FlaskClient):

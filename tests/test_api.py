@@ -129,7 +129,8 @@ def test_the_whole_journey_through_the_api(api, staff, travel):
     assert o["kind"] == "regular" and o["departure"] is None and o["status"] == "active"
     assert o["recurrence"]["weekdays"] == [1, 2, 3, 4, 5] and o["recurrence"]["time"] == "07:45"
     assert o["origin"] == {"insee": LUZECH, "name": "Luzech", "lat": commune(LUZECH).lat,
-                           "lon": commune(LUZECH).lon, "precise": False, "place": None}
+                           "lon": commune(LUZECH).lon, "precise": False, "place": None,
+                           "departement": "46", "in_lot": True, "former": None}
 
     req = api.post("/api/v1/requests", {
         "passenger_id": p["id"], "origin": {"insee": DOUELLE}, "destination": {"insee": CAHORS},
@@ -186,7 +187,8 @@ def test_one_off_offer_with_precise_points(api, make_driver):
     departure = offset_iso(o["departure"])
     assert departure.date() == MONDAY and departure.time() == time(7, 45)
     assert o["origin"] == {"insee": LUZECH, "name": "Luzech", "lat": 44.479, "lon": 1.287,
-                           "precise": True, "place": "Place du Canal"}
+                           "precise": True, "place": "Place du Canal", "departement": "46",
+                           "in_lot": True, "former": None}
     assert o["destination"]["precise"] is False
 
 

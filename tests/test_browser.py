@@ -85,8 +85,9 @@ def test_driver_signs_up_and_posts_a_trip(live_server, browser, sms):
     page.fill("#phone", "06 12 34 56 78")
     page.fill("#home", "luzec")
     # the autocomplete list is filled from the server as the person types
-    page.wait_for_selector("#communes-list option", state="attached")
-    assert "Luzech (46140)" in page.eval_on_selector_all("#communes-list option", "els => els.map(e => e.value)")
+    page.wait_for_selector("#home-listbox [role=option]")
+    assert "Luzech (46140)" in page.eval_on_selector_all("#home-listbox [role=option]",
+                                                         "els => els.map(e => e.dataset.value)")
     page.fill("#home", "Luzech (46140)")
     page.check("#consent_contact", force=True)
     page.click("button[type=submit]:has-text('Recevoir mon code')")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lotocar.communes import operations as communes
-from lotocar.communes.models import Commune
+from lotocar.communes.models import Commune, FormerCommune
 from lotocar.communes.search import make_entry, normalize, resolve, search
 from lotocar.extensions import db
 
@@ -89,16 +89,44 @@ def test_resolve_accepts_labels_and_single_prefix(entries):
 def test_load_command_idempotent_with_progress(app, runner):
     result = runner.invoke(args=["communes", "load"])
     assert result.exit_code == 0, result.output
-    assert "Communes" in result.output  # progress bar label
+    assert "Communes" in result.output and "Former communes" in result.output  # progress bars
     assert "312 communes: 0 added, 0 updated, 312 unchanged." in result.output
+    assert "549 communes (549 outside the Lot): 0 added, 0 updated, 549 unchanged." in result.output
+    assert "42 former communes: 0 added, 0 updated, 42 unchanged." in result.output
     commune = db.session.get(Commune, "46042")
     commune.population = 1
+    vaillac = db.session.get(FormerCommune, "46325")
+    vaillac.lat = 0.0
     db.session.commit()
     result = runner.invoke(args=["communes", "load"])
-    assert "1 updated" in result.output
+    assert "312 communes: 0 added, 1 updated, 311 unchanged." in result.output
+    assert "42 former communes: 0 added, 1 updated, 41 unchanged." in result.output
     db.session.expire_all()
     assert db.session.get(Commune, "46042").population == 20050
-    assert db.session.scalar(db.select(db.func.count()).select_from(Commune)) == 312
+    assert db.session.get(FormerCommune, "46325").lat == 44.676
+    count = db.session.scalar(db.select(db.func.count()).select_from(Commune))
+    in_lot = db.session.scalar(db.select(db.func.count()).select_from(Commune)
+                               .where(Commune.departement == "46"))
+    assert (count, in_lot) == (312 + 549, 312)
+    assert db.session.scalar(db.select(db.func.count()).select_from(FormerCommune)) == 42
+
+
+def test_load_one_file_and_former_file_errors(runner, tmp_path):
+    result = runner.invoke(args=["communes", "load", "--csv", str(CSV)])
+    assert result.exit_code == 0 and "312 communes: 0 added" in result.output
+    assert "former" not in result.output
+    bad = tmp_path / "former.csv"
+    bad.write_text("former_insee,former_name\n46325,Vaillac\n", encoding="utf-8")
+    result = runner.invoke(args=["communes", "load", "--former", str(bad)])
+    assert result.exit_code != 0 and "unexpected columns" in result.output
+    orphan = tmp_path / "orphan.csv"
+    with open(ROOT / "data" / "communes" / "communes_lot_former.csv", encoding="utf-8") as fh:
+        header = fh.readline()
+    orphan.write_text(header + "99001,Nulle-Part,99999,Ailleurs,44.5,1.5,x,commune déléguée,2016-01-01\n",
+                      encoding="utf-8")
+    result = runner.invoke(args=["communes", "load", "--former", str(orphan)])
+    assert result.exit_code != 0 and "current communes not loaded: 99999" in result.output
+    assert db.session.get(FormerCommune, "99001") is None
 
 
 def test_load_command_rejects_bad_file(runner, tmp_path):
@@ -143,7 +171,7 @@ def test_lookup_endpoint(client):
     assert r.get_json()["commune"]["name"] == "Montcuq-en-Quercy-Blanc"
     r = client.get("/communes/lookup?q=lhospitalet")
     assert r.get_json()["commune"]["name"] == "Pern-Lhospitalet"
-    r = client.get("/communes/lookup?q=Paris")
+    r = client.get("/communes/lookup?q=Strasbourg")
     assert r.status_code == 404
     assert "Aucune commune" in r.get_json()["error"]["message"]
     r = client.get("/communes/lookup")

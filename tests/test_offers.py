@@ -91,7 +91,7 @@ def test_post_oneoff_trip_with_precise_point(logged):
 @pytest.mark.parametrize("form,overrides,field,message", [
     ("regular", {"destination": "Luzech"}, "destination", "différente du départ"),
     ("regular", {"origin": ""}, "origin", "obligatoire"),
-    ("regular", {"destination": "Toulouse"}, "destination", "Aucune commune du Lot"),
+    ("regular", {"destination": "Strasbourg"}, "destination", "Aucune commune du Lot"),
     ("regular", {"first_date": iso(TODAY - timedelta(days=1))}, "first_date", "déjà passée"),
     ("regular", {"last_date": iso(TODAY + timedelta(days=1))}, "last_date", "après la date de début"),
     ("regular", {"last_date": ""}, "last_date", "dernier trajet"),

@@ -409,7 +409,7 @@ def test_no_csp_violation_on_any_page(live_server, browser, app, make_driver):  
     watch.visit("/nulle-part", status=404)
     watch.page.goto(live_server + "/inscription")
     watch.page.fill("#home", "luzec")                       # the commune autocomplete (fetch)
-    watch.page.wait_for_selector("#communes-list option", state="attached")
+    watch.page.wait_for_selector("#home-listbox [role=option]", state="attached")
     watch.page.click("#bouton-menu")                          # DSFR's menu
     watch.collect("/inscription (typing, menu)")
     all_violations += watch.violations
@@ -422,7 +422,7 @@ def test_no_csp_violation_on_any_page(live_server, browser, app, make_driver):  
     watch.visit("/mes-trajets/nouveau")
     watch.page.check("input[name=kind][value=one_off]", force=True)   # offer-form.js shows its fields
     watch.page.fill("#destination", "cahor")
-    watch.page.wait_for_selector("#communes-list option", state="attached")
+    watch.page.wait_for_selector("#destination-listbox [role=option]", state="attached")
     watch.collect("/mes-trajets/nouveau (typing)")
     watch.visit(f"/mes-trajets/{w.offer_a}/modifier")
     watch.visit(f"/mes-trajets/{w.offer_b}/modifier", status=404)

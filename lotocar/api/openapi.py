@@ -83,7 +83,10 @@ SCHEMAS: dict[str, Any] = {
     }, ["error"]),
     "PlaceInput": {
         **obj({
-            "insee": {**INSEE, "description": "Commune (INSEE code); its town hall is the meeting point."},
+            "insee": {**INSEE, "description": "Commune of the Lot or around it (INSEE code; its town "
+                                              "hall is the meeting point), or a former commune's own "
+                                              "code (46325 = Vaillac, in Cœur de Causse 46138: the old "
+                                              "village is the meeting point)."},
             "lat": {**NUMBER, "minimum": -90, "maximum": 90},
             "lon": {**NUMBER, "minimum": -180, "maximum": 180},
             "place": {**STRING, "maxLength": 200, "description": "Meeting point as said, e.g. 'parking de la mairie'."},
@@ -92,15 +95,30 @@ SCHEMAS: dict[str, Any] = {
     },
     "Place": obj({
         "insee": INSEE, "name": STRING, "lat": NUMBER, "lon": NUMBER,
-        "precise": {**BOOL, "description": "true when a precise point was given, else the town hall."},
+        "precise": {**BOOL, "description": "true when a precise point was given (or a former "
+                                           "commune's village), else the town hall."},
         "place": nullable(STRING),
-    }, ["insee", "name", "lat", "lon", "precise", "place"]),
+        "departement": {**STRING, "description": "46 for the Lot, else the département around it."},
+        "in_lot": BOOL,
+        "former": nullable(ref("FormerCommune")),
+    }, ["insee", "name", "lat", "lon", "precise", "place", "departement", "in_lot", "former"]),
+    "FormerCommune": obj({"insee": INSEE, "name": STRING},
+                         ["insee", "name"], description="A former commune merged into a commune nouvelle."),
     "Commune": obj({
-        "insee": INSEE, "name": STRING, "postcode": STRING, "label": STRING, "population": INT,
-        "epci": STRING, "lat": NUMBER, "lon": NUMBER,
-        "match": {"type": "string", "enum": ["exact", "prefix", "word", "contains", "fuzzy", "code"]},
+        "insee": INSEE, "name": STRING, "postcode": STRING,
+        "label": {**STRING, "description": "'Cahors (46000)', 'Brive-la-Gaillarde (19)' outside the "
+                                           "Lot, 'Cœur de Causse — Vaillac' for a former commune."},
+        "population": INT, "epci": STRING,
+        "departement": STRING, "in_lot": BOOL,
+        "former": {**nullable(ref("FormerCommune")),
+                   "description": "Set when the match is a former commune of this commune; "
+                                  "lat/lon are then its village point."},
+        "lat": NUMBER, "lon": NUMBER,
+        "match": {"type": "string", "enum": ["exact", "prefix", "phonetic", "word", "sounds_like",
+                                             "contains", "fuzzy", "code"]},
         "score": NUMBER,
-    }, ["insee", "name", "postcode", "label", "population", "epci", "lat", "lon"]),
+    }, ["insee", "name", "postcode", "label", "population", "epci", "departement", "in_lot",
+        "former", "lat", "lon"]),
     "CommuneList": obj({"communes": {"type": "array", "items": ref("Commune")}}, ["communes"]),
     "DriverInput": obj({
         "first_name": {**STRING, "maxLength": 80}, "last_name": {**STRING, "maxLength": 80},

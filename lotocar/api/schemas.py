@@ -204,14 +204,17 @@ def read_place(fields: Fields, key: str) -> PlaceInput | None:
         fields.fail(key, "Coordonnées impossibles (latitude de -90 à 90, longitude de -180 à 180).")
         return None
     if insee is not None:
-        commune = communes.get(insee)
-        if commune is None:
-            sub.fail("insee", "Commune inconnue : code INSEE d'une commune du Lot attendu.")
+        place = communes.get_place(insee)
+        if place is None:
+            sub.fail("insee", "Commune inconnue : code INSEE d'une commune du Lot ou des environs "
+                              "(ou d'une ancienne commune du Lot) attendu.")
             return None
+        label, lat, lon = place.meeting_point(label, lat, lon)  # a former commune's village
+        commune = place.commune
     else:
         commune = communes.nearest(lat, lon)
         if commune is None:
-            fields.fail(key, "Aucune commune du Lot à moins de 15 km de ce point.")
+            fields.fail(key, "Aucune commune du Lot ou des environs à moins de 15 km de ce point.")
             return None
     return place_input(commune, label, lat, lon)
 
@@ -410,10 +413,15 @@ def _reiso(value: str | None) -> str | None:
     return parsed.astimezone(PARIS).isoformat(timespec="seconds")
 
 
-def commune_json(commune, match=None) -> dict[str, Any]:
+def commune_json(place, match=None) -> dict[str, Any]:
+    """A `communes.Place` (a commune, or a former commune of it) found by the lookup."""
+    commune = place.commune
     data = {"insee": commune.insee, "name": commune.name, "postcode": commune.postcode,
-            "label": commune.label(), "population": commune.population, "epci": commune.epci_name,
-            "lat": commune.lat, "lon": commune.lon}
+            "label": place.label(), "population": commune.population, "epci": commune.epci_name,
+            "departement": commune.departement, "in_lot": commune.in_lot,
+            "former": ({"insee": place.former.former_insee, "name": place.former.name}
+                       if place.former else None),
+            "lat": place.lat, "lon": place.lon}
     if match is not None:
         data["match"] = match.how
         data["score"] = round(match.score, 1)
@@ -423,9 +431,13 @@ def commune_json(commune, match=None) -> dict[str, Any]:
 def place_json(obj, prefix: str) -> dict[str, Any]:
     commune = getattr(obj, prefix)
     lat, lon = obj.point(prefix)
+    place = getattr(obj, f"{prefix}_place")
+    former = communes.former_at(commune, place, getattr(obj, f"{prefix}_lat"),
+                                getattr(obj, f"{prefix}_lon"))
     return {"insee": commune.insee, "name": commune.name, "lat": lat, "lon": lon,
             "precise": getattr(obj, f"{prefix}_lat") is not None,
-            "place": getattr(obj, f"{prefix}_place")}
+            "place": place, "departement": commune.departement, "in_lot": commune.in_lot,
+            "former": {"insee": former.former_insee, "name": former.name} if former else None}
 
 
 def driver_json(driver) -> dict[str, Any]:

@@ -35,7 +35,7 @@ class SignupForm(BaseForm):
     email = EmailField("Adresse e-mail (facultatif)", filters=[strip_filter],
                        validators=[Optional(), Length(max=254), Email("Adresse e-mail non valide.")],
                        render_kw={"autocomplete": "email"})
-    home = CommuneField("Commune où vous habitez")
+    home = CommuneField("Commune où vous habitez", lot_only=True)
     consent_contact = BooleanField(
         "J'accepte d'être contacté·e par l'équipe Lot'ôcar (téléphone et SMS) au sujet de mes trajets."
     )

@@ -27,7 +27,7 @@ class PassengerForm(BaseForm):
                         render_kw={"inputmode": "tel", "autocomplete": "off"})
     first_name = StringField("Prénom", filters=[strip_filter], render_kw={"autocomplete": "off"})
     last_name = StringField("Nom", filters=[strip_filter], render_kw={"autocomplete": "off"})
-    home = CommuneField("Commune du domicile")
+    home = CommuneField("Commune du domicile", lot_only=True)
     has_no_car = BooleanField("La personne confirme ne pas avoir de voiture")
     sms_consent = BooleanField("Accepte de recevoir des SMS (accord recueilli au téléphone)")
     call_consent = BooleanField("Accepte d'être appelé·e par un message vocal automatique (accord recueilli au téléphone)",

@@ -117,8 +117,9 @@ def _request_input(form: RequestForm, passenger_id: int | None, default_origin=N
     origin = form.origin.commune or default_origin
     return requests_ops.RequestInput(
         passenger_id=passenger_id,
-        origin=place_input(origin, form.origin_place.data, None, None),
-        destination=place_input(form.destination.commune, form.destination_place.data, None, None),
+        origin=place_input(origin, *form.origin.meeting_point(form.origin_place.data)),
+        destination=place_input(form.destination.commune,
+                                *form.destination.meeting_point(form.destination_place.data)),
         mode=form.mode.data, day=form.day.data, at=form.at.data,
         flexibility_min=form.flexibility_min.data, reason=form.reason.data, notes=form.notes.data,
         return_wanted=bool(form.return_wanted.data), return_mode=form.return_mode.data,

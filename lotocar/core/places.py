@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 MAX_POINT_DISTANCE_KM = 20.0  # a precise point must stay near its commune
-LOT_AREA = (43.9, 45.4, 0.6, 2.6)  # lat min/max, lon min/max, with the neighbouring towns
+LOT_AREA = (43.5, 45.4, 0.5, 2.7)  # lat min/max, lon min/max, with the towns around (Toulouse)
 
 
 @dataclass(frozen=True)

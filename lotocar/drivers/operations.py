@@ -44,8 +44,9 @@ def register_by_staff(data: DriverInput, actor_id: int | None) -> Driver:
         errors["phone"] = str(exc)
     if phone and db.session.scalar(db.select(User).where(User.phone == phone)) is not None:
         errors["phone"] = "Ce numéro est déjà inscrit."
-    if not data.home_insee or db.session.get(Commune, data.home_insee) is None:
-        errors["home_insee"] = "Commune inconnue."
+    home = db.session.get(Commune, data.home_insee) if data.home_insee else None
+    if home is None or not home.in_lot:
+        errors["home_insee"] = "Commune inconnue : une commune du Lot est attendue."
     email = (data.email or "").strip().lower() or None
     email_taken = False
     if email and ("@" not in email or len(email) > 254):

@@ -5,6 +5,7 @@ from wtforms import (DateField, DecimalField, IntegerField, RadioField, SelectMu
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
 from lotocar.communes.forms import CommuneField
+from lotocar.communes.operations import former_at
 from lotocar.core.forms import BaseForm, strip_filter
 from lotocar.core.timeutil import WEEKDAY_NAMES_FR
 from lotocar.offers.operations import place_input
@@ -75,10 +76,10 @@ class OfferForm(BaseForm):
 
         return OfferInput(
             kind=self.kind.data,
-            origin=place_input(self.origin.commune, self.origin_place.data,
-                               f(self.origin_lat.data), f(self.origin_lon.data)),
-            destination=place_input(self.destination.commune, self.destination_place.data,
-                                    f(self.destination_lat.data), f(self.destination_lon.data)),
+            origin=place_input(self.origin.commune, *self.origin.meeting_point(
+                self.origin_place.data, f(self.origin_lat.data), f(self.origin_lon.data))),
+            destination=place_input(self.destination.commune, *self.destination.meeting_point(
+                self.destination_place.data, f(self.destination_lat.data), f(self.destination_lon.data))),
             seats=self.seats.data, max_detour_min=self.max_detour_min.data,
             departure_date=self.departure_date.data, departure_time=self.departure_time.data,
             weekdays=frozenset(self.weekdays.data or []),
@@ -96,14 +97,16 @@ class OfferForm(BaseForm):
 
     def fill_from(self, offer) -> None:
         self.kind.data = offer.kind.value
-        self.origin.set_commune(offer.origin)
-        self.origin_place.data = offer.origin_place
-        self.origin_lat.data = offer.origin_lat
-        self.origin_lon.data = offer.origin_lon
-        self.destination.set_commune(offer.destination)
-        self.destination_place.data = offer.destination_place
-        self.destination_lat.data = offer.destination_lat
-        self.destination_lon.data = offer.destination_lon
+        for prefix in ("origin", "destination"):
+            commune = getattr(offer, prefix)
+            place, lat, lon = (getattr(offer, f"{prefix}_{k}") for k in ("place", "lat", "lon"))
+            former = former_at(commune, place, lat, lon)  # "Cœur de Causse — Vaillac"
+            getattr(self, prefix).set_commune(commune, former)
+            if former is not None:
+                place = lat = lon = None  # the field gives them back
+            getattr(self, f"{prefix}_place").data = place
+            getattr(self, f"{prefix}_lat").data = lat
+            getattr(self, f"{prefix}_lon").data = lon
         self.departure_time.data = offer.local_time
         if offer.is_regular:
             self.weekdays.data = sorted(offer.weekday_set)

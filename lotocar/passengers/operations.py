@@ -49,7 +49,8 @@ def validate(data: PassengerInput) -> tuple[dict[str, str], str | None, bool]:
         phone, mobile = parse_phone(data.phone, mobile_only=False)
     except PhoneError as exc:
         errors["phone"] = str(exc)
-    if not data.home_insee or db.session.get(Commune, data.home_insee) is None:
+    home = db.session.get(Commune, data.home_insee) if data.home_insee else None
+    if home is None or not home.in_lot:  # Lot'ôcar serves people living in the Lot
         errors["home"] = "Indiquez la commune du domicile (une commune du Lot)."
     if not data.has_no_car:
         errors["has_no_car"] = "Lot'ôcar est réservé aux personnes sans voiture : faites confirmer."

@@ -83,7 +83,8 @@ def _requests(scope: Scope, full: bool) -> tuple[list[str], list[list[Any]]]:
     now = utcnow()
     header = ["id_demande", "passager", "date_trajet", "heure", "horaire", "souplesse_min",
               "depart_insee", "depart_commune", "arrivee_insee", "arrivee_commune", "epci_depart",
-              "motif", "statut", "issue", "cause_sans_solution", "distance_km", "recue_le", "aller_de"]
+              "motif", "statut", "issue", "cause_sans_solution", "distance_km", "recue_le", "aller_de",
+              "depart_departement", "arrivee_departement"]
     if full:
         header += ["passager_prenom", "passager_nom", "passager_telephone", "lieu_depart",
                    "lieu_arrivee", "notes"]
@@ -98,7 +99,8 @@ def _requests(scope: Scope, full: bool) -> tuple[list[str], list[list[Any]]]:
                places[r.destination_insee].name, places[r.origin_insee].epci_name,
                REASONS_FR[r.reason], STATUS_FR[r.status], OUTCOMES_FR[outcome],
                ops.cause_of(r) if outcome == "unmet" else "", number(ops.trip_km(r, places, road)),
-               local(r.created_at), r.return_of_id or ""]
+               local(r.created_at), r.return_of_id or "", places[r.origin_insee].departement,
+               places[r.destination_insee].departement]
         if full:
             p = r.passenger
             row += [text(p.first_name), text(p.last_name), text(format_phone(p.phone)),
@@ -120,11 +122,13 @@ def _bookings(scope: Scope, full: bool, done_only: bool) -> tuple[list[str], lis
         stmt = stmt.where(Booking.status == BookingStatus.DONE)
         header = ["id_reservation", "id_demande", "date", "prise_en_charge", "depart_insee",
                   "depart_commune", "arrivee_insee", "arrivee_commune", "distance_km", "detour_km",
-                  "co2_evite_kg", "motif", "passager", "conducteur", "participation_eur"]
+                  "co2_evite_kg", "motif", "passager", "conducteur", "participation_eur", "depart_departement",
+                  "arrivee_departement"]
     else:
         header = ["id_reservation", "id_demande", "id_trajet_propose", "date", "statut",
                   "prise_en_charge", "depose", "detour_min", "places", "depart_commune",
-                  "arrivee_commune", "motif", "passager", "conducteur", "creee_le", "participation_eur"]
+                  "arrivee_commune", "motif", "passager", "conducteur", "creee_le", "participation_eur",
+                  "depart_departement", "arrivee_departement"]
     if full:
         header += ["passager_prenom", "passager_nom", "passager_telephone", "conducteur_prenom",
                    "conducteur_nom", "conducteur_telephone"]
@@ -143,12 +147,14 @@ def _bookings(scope: Scope, full: bool, done_only: bool) -> tuple[list[str], lis
             row = [b.id, r.id, b.occurrence_date.isoformat(), local(b.pickup_at, "%H:%M"),
                    r.origin_insee, places[r.origin_insee].name, r.destination_insee,
                    places[r.destination_insee].name, number(km), number(detour),
-                   number(ops.co2_avoided_kg(km, detour), 2), REASONS_FR[r.reason], *who, amount or "0,00"]
+                   number(ops.co2_avoided_kg(km, detour), 2), REASONS_FR[r.reason], *who, amount or "0,00",
+                   places[r.origin_insee].departement, places[r.destination_insee].departement]
         else:
             row = [b.id, r.id, b.offer_id, b.occurrence_date.isoformat(), STATUS_LABELS_FR[b.status],
                    local(b.pickup_at, "%H:%M"), local(b.dropoff_at, "%H:%M"), number(b.detour_min, 0),
                    b.seats, places[r.origin_insee].name, places[r.destination_insee].name,
-                   REASONS_FR[r.reason], *who, local(b.created_at), amount]
+                   REASONS_FR[r.reason], *who, local(b.created_at), amount,
+                   places[r.origin_insee].departement, places[r.destination_insee].departement]
         if full:
             p = r.passenger
             row += [text(p.first_name), text(p.last_name), text(format_phone(p.phone)), text(user.first_name),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Mapping
 
-from lotocar.communes.models import Commune
+from lotocar.communes.models import LOT, Commune
 from lotocar.core.timeutil import MONTH_NAMES_FR, local_to_utc, today_local
 from lotocar.extensions import db
 from lotocar.requests.models import RequestReason
@@ -123,9 +123,11 @@ def parse_day(raw: str) -> date | None:
 
 
 def epci_options() -> list[tuple[str, str]]:
-    """(SIREN, name) of the EPCIs that have communes in the reference list, by name."""
+    """(SIREN, name) of the EPCIs with communes in the Lot, by name (the territories of the
+    statistics; the communes around the Lot are destinations, not territories)."""
     rows = db.session.execute(
-        db.select(Commune.epci_siren, Commune.epci_name).distinct().order_by(Commune.epci_name)
+        db.select(Commune.epci_siren, Commune.epci_name).where(Commune.departement == LOT)
+        .distinct().order_by(Commune.epci_name)
     ).all()
     return [(siren, name) for siren, name in rows]
 

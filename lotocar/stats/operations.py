@@ -331,7 +331,8 @@ def dashboard(scope: Scope, now: datetime | None = None) -> Dashboard:
 # --- unmet-demand map ---------------------------------------------------------------------
 
 def _commune_json(c: Commune) -> dict[str, Any]:
-    return {"insee": c.insee, "name": c.name, "lat": c.lat, "lon": c.lon}
+    return {"insee": c.insee, "name": c.display_name, "lat": c.lat, "lon": c.lon,
+            "departement": c.departement, "in_lot": c.in_lot}
 
 
 def unmet_map(scope: Scope, cause: str | None = None, motif: RequestReason | None = None,
@@ -349,17 +350,21 @@ def unmet_map(scope: Scope, cause: str | None = None, motif: RequestReason | Non
                    for insee in sorted(set(origins) | set(destinations),
                                        key=lambda i: (-(origins[i] + destinations[i]), places[i].name))]
     flows = Counter((r.origin, r.destination) for r in unmet if r.origin != r.destination)
-    in_view = [c for c in places.values() if not scope.epci or c.epci_siren == scope.epci]
+    # the Lot (or the chosen EPCI) and every commune the demand reaches, inside or outside
+    reached = set(origins) | set(destinations)
+    in_view = [c for c in places.values()
+               if (c.epci_siren == scope.epci if scope.epci else c.in_lot) or c.insee in reached]
+    shown = [c for c in places.values() if c.in_lot or c.insee in reached]
     return {
         "scope": {**scope.args(), "territoire": scope.territory, "label": scope.label()},
         "total": len(unmet),
         "communes": per_commune,
         "flows": [{"from": o, "to": d, "count": n,
-                   "from_name": places[o].name, "to_name": places[d].name,
+                   "from_name": places[o].display_name, "to_name": places[d].display_name,
                    "path": [[places[o].lat, places[o].lon], [places[d].lat, places[d].lon]]}
                   for (o, d), n in sorted(flows.items(), key=lambda kv: (-kv[1], kv[0]))],
         "lines": [line.as_map() for line in virtual_lines(scope, now, lines_limit, places, requests)],
-        "background": [[c.lat, c.lon, c.name, c.population] for c in sorted(places.values(), key=lambda c: c.insee)],
+        "background": [[c.lat, c.lon, c.display_name, c.population] for c in sorted(shown, key=lambda c: c.insee)],
         "bounds": [[min(c.lat for c in in_view), min(c.lon for c in in_view)],
                    [max(c.lat for c in in_view), max(c.lon for c in in_view)]] if in_view else None,
     }
@@ -398,7 +403,7 @@ class Line:
 
     @property
     def label(self) -> str:
-        return f"{self.a.name} ⇄ {self.b.name}"
+        return f"{self.a.display_name} ⇄ {self.b.display_name}"
 
     @property
     def regular_drivers(self) -> int:
@@ -428,7 +433,8 @@ def _slot_json(slot: corridors.Slot, a: Commune, b: Commune) -> dict[str, Any]:
         return f"{minute // 60:02d}:{minute % 60:02d}"
 
     days = [WEEKDAY_SHORT_FR[d] for d, n in enumerate(slot.weekdays) if n]
-    return {"direction": f"{a.name} → {b.name}" if slot.forward else f"{b.name} → {a.name}",
+    an, bn = a.display_name, b.display_name
+    return {"direction": f"{an} → {bn}" if slot.forward else f"{bn} → {an}",
             "from": hhmm(slot.first_minute), "to": hhmm(slot.last_minute), "count": slot.count,
             "days": ", ".join(days)}
 
@@ -470,7 +476,7 @@ def virtual_lines(scope: Scope, now: datetime | None = None, limit: int = 10,
             forward=len(c.forward), backward=len(c.backward),
             weekdays=[sum(t.weekday == d for t in c.trips) for d in range(7)], hour_bands=hours,
             slots=[_slot_json(s, a, b) for s in c.slots()],
-            pairs=[{"from": places[o].name, "to": places[d].name, "count": n}
+            pairs=[{"from": places[o].display_name, "to": places[d].display_name, "count": n}
                    for (o, d), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))],
             stops=[{**_commune_json(places[i]), "count": n}
                    for i, n in sorted(stop_counts.items(), key=lambda kv: (-kv[1], kv[0]))],
@@ -483,7 +489,7 @@ def virtual_lines(scope: Scope, now: datetime | None = None, limit: int = 10,
                 line.drivers.append(LineDriver(
                     driver_id=offer.driver_id, name=f"{user.first_name} {user.last_name[:1]}.",
                     home=places[offer.driver.home_insee].name,
-                    trip=f"{places[offer.origin_insee].name} → {places[offer.destination_insee].name}",
+                    trip=f"{places[offer.origin_insee].display_name} → {places[offer.destination_insee].display_name}",
                     schedule=_schedule(offer), regular=offer.kind == OfferKind.REGULAR, carries=n))
         result.append(line)
     return result

@@ -1,7 +1,7 @@
 """security: per-user session token (ends sessions and "remember me" cookies)
 
 Revision ID: 0008_security
-Revises: 0006_promise_version
+Revises: 0007_places
 Create Date: 2026-12-01 22:15:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = '0008_security'
-down_revision = '0006_promise_version'
+down_revision = '0007_places'
 branch_labels = None
 depends_on = None
 
