@@ -9,7 +9,9 @@ AT="${1:-@2026-12-02 22:30:00}"
 FILES=(tests/test_clock.py tests/test_sms_booking.py tests/test_sms_twilio.py tests/test_sms_webhooks.py
        tests/test_sms_worker.py tests/test_sms_outage.py tests/test_sms_texts.py tests/test_auth.py
        tests/test_offers.py tests/test_candidates.py tests/test_console.py tests/test_api.py
-       tests/test_privacy.py tests/test_stats.py tests/test_concurrency.py)
+       tests/test_privacy.py tests/test_stats.py tests/test_concurrency.py tests/test_promises.py
+       tests/test_hardening.py tests/test_voice.py tests/test_voice_worker.py tests/test_rpc.py
+       tests/test_statements.py tests/test_contributions.py)
 [ -n "${NIGHT_FILES:-}" ] && read -r -a FILES <<<"$NIGHT_FILES"
 command -v faketime >/dev/null || { echo "faketime is not installed (Debian package faketime)" >&2; exit 1; }
 log="$(mktemp)"
