@@ -22,7 +22,7 @@ from lotocar.core import clock
 ROOT = Path(__file__).resolve().parent.parent
 
 # shared fixtures of feature test modules (never imported from a test module)
-pytest_plugins = ["tests.api_support"]
+pytest_plugins = ["tests.api_support", "tests.browser_support"]
 PG_SERVER_DEFAULT = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 # Why the pgRouting tests cannot run on this PostgreSQL server (None: they can).
 PGROUTING_MISSING: str | None = None

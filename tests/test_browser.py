@@ -5,66 +5,14 @@ Screenshots at phone and desktop widths go to test-artifacts/screenshots/.
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import threading
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
-from werkzeug.serving import make_server
 
 from lotocar.offers.models import Offer
 from lotocar.extensions import db
 
-ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
-
-
-def _chromium_or_skip():
-    if shutil.which(CHROMIUM) or os.path.exists(CHROMIUM):
-        return CHROMIUM
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"Chromium not found at {CHROMIUM} (CI must install Debian's chromium)")
-    pytest.skip("Chromium not installed (apt-get install chromium)")
-
-
-@pytest.fixture
-def live_server(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
-
-
-@pytest.fixture
-def browser():
-    path = _chromium_or_skip()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=path, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
-        yield browser
-        browser.close()
-
-
-def shot(page, name: str) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    assert path.stat().st_size > 5000
-    return path
+from tests.browser_support import CHROMIUM, DESKTOP, PHONE, ROOT, SHOTS, shot  # noqa: F401
 
 
 def test_driver_signs_up_and_posts_a_trip(live_server, browser, sms):

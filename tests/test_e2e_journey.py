@@ -18,7 +18,7 @@ from datetime import timedelta
 from lotocar.bookings.models import Booking, BookingStatus
 from lotocar.extensions import db
 from lotocar.requests.models import RequestStatus, TripRequest
-from tests.test_browser import DESKTOP, PHONE, browser, live_server, shot  # noqa: F401  (fixtures)
+from tests.browser_support import DESKTOP, PHONE, shot
 from tests.factories import MONDAY
 
 ARTIFACTS = "test-artifacts"

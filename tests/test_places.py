@@ -19,7 +19,6 @@ from lotocar.requests.models import TripRequest
 from tests.conftest import csrf_token, login_as
 from tests.factories import MONDAY, TODAY, passenger, trip_request
 from tests.spoken_places import SPOKEN_FORMS
-from tests.test_api_openapi import api, staff  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "communes"

@@ -8,7 +8,7 @@ from datetime import timedelta
 from lotocar.core.clock import today_local
 from lotocar.extensions import db
 from lotocar.offers.models import Offer
-from tests.test_browser import PHONE, browser, live_server, shot  # noqa: F401  (fixtures)
+from tests.browser_support import PHONE, shot
 from tests.test_security import _cookie_for
 
 

@@ -26,7 +26,7 @@ from lotocar.auth.operations import create_staff
 from lotocar.extensions import db
 from tests.conftest import csrf_token, last_code, login_as
 from tests.test_access import build_world
-from tests.test_browser import DESKTOP, PHONE, browser, live_server  # noqa: F401  (fixtures)
+from tests.browser_support import DESKTOP, PHONE
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "motdepasse-solide-46"

@@ -14,7 +14,7 @@ from lotocar.auth.operations import create_staff
 from lotocar.extensions import db
 from lotocar.requests.models import RequestReason, RequestStatus
 from tests import stats_data as sd
-from tests.test_browser import SHOTS, DESKTOP, PHONE, browser, live_server, shot  # noqa: F401  (fixtures)
+from tests.browser_support import SHOTS, DESKTOP, PHONE, shot
 
 YEAR = "du=2025-01-01&au=2025-12-31"
 PASSWORD = "stats-browser-46"
