@@ -109,7 +109,6 @@ def load_config(instance_path: str) -> dict[str, object]:
         "ROUTER_SPEED_KMH": _float("ROUTER_SPEED_KMH", 60.0),
         "OSRM_URL": os.environ.get("OSRM_URL", ""),
         "OSRM_TIMEOUT_S": _float("OSRM_TIMEOUT_S", 2.0),
-        "MATCHING_HORIZON_DAYS": _int("MATCHING_HORIZON_DAYS", 42),
         "PRIVACY_RETENTION_MONTHS": _int("PRIVACY_RETENTION_MONTHS", 24),
         # Cost participation (lotocar.contributions): suggested amount per ride, in euros.
         "CONTRIBUTION_ENABLED": _bool("CONTRIBUTION_ENABLED", True),

@@ -7,14 +7,15 @@ from lotocar.core.counters import ChangeCounter
 from lotocar.communes.models import Commune
 from lotocar.contributions.models import BookingContribution, DriverContributionChoice, PassengerExemption
 from lotocar.drivers.models import Driver
-from lotocar.offers.models import Offer, OfferKind, OfferStatus
+from lotocar.offers.models import Offer, OfferChange, OfferKind, OfferStatus
 from lotocar.notifications.models import SmsInbound, SmsLink, SmsMessage, SmsOptOut, SmsStatus
 from lotocar.passengers.models import Passenger
+from lotocar.requests import changes as _request_changes  # noqa: F401  (the requests change counter)
 from lotocar.requests.models import RequestMode, RequestReason, RequestStatus, TripRequest
 from lotocar.rpc.models import JourneyStatus, RpcJourney
 
 __all__ = [
-    "ApiToken", "AuditEntry", "Booking", "BookingStatus", "OfferDay", "ChangeCounter", "Commune", "Driver", "Offer", "OfferKind",
+    "ApiToken", "AuditEntry", "Booking", "BookingStatus", "OfferDay", "ChangeCounter", "Commune", "Driver", "Offer", "OfferChange", "OfferKind",
     "OfferStatus", "Passenger", "PhoneCode", "RequestMode", "RequestReason", "RequestStatus",
     "Role", "BookingContribution", "DriverContributionChoice", "PassengerExemption", "JourneyStatus",
     "RpcJourney", "SmsInbound", "SmsLink", "SmsMessage", "SmsOptOut", "SmsStatus", "TripRequest", "User",
