@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = '0013_offer_changes'
-down_revision = '0010_money'
+down_revision = '0005_privacy'
 branch_labels = None
 depends_on = None
 
