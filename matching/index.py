@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import math
 import threading
+from array import array
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timezone
 from functools import lru_cache
@@ -97,26 +98,27 @@ def _offset_range(tz: str, first_day: int, last_day: int) -> tuple[float, float]
 
 
 class OfferRecord:
-    """Per-offer precomputation: geometry, local departure minute, weekdays, dates."""
+    """Per-offer precomputation: geometry, local departure minute, weekdays, dates.
 
-    __slots__ = (
-        "offer", "od", "trip_max_min", "ox", "oy", "dx", "dy", "total", "box", "key",
-        "minute", "at", "first_day", "last_day", "weekdays",
-    )
+    Kept small (one per trip in every process): the geometry lives in one flat array
+    ``key = (x0, y0, x1, y1, ox, oy, dx, dy, total, trip_max)`` read by the hot loop."""
+
+    __slots__ = ("offer", "od", "key", "minute", "at", "first_day", "last_day", "weekdays")
 
     def __init__(self, offer: Offer, od: Leg, projection: Projection, bound: SpeedBound | None) -> None:
         self.offer = offer
         self.od = od
         # Longest time the driver can be on the road: m(O,p) + m(p,d) + m(d,D) <= this.
-        self.trip_max_min: float = od.minutes + offer.max_detour_min + EPS
-        self.ox, self.oy = projection.project(offer.origin)
-        self.dx, self.dy = projection.project(offer.destination)
-        self.total: float = corridor_total(bound, od, offer.max_detour_min)
-        if math.isinf(self.total):
-            self.box: tuple[float, float, float, float] = (-_WORLD, -_WORLD, _WORLD, _WORLD)
+        trip_max = od.minutes + offer.max_detour_min + EPS
+        ox, oy = projection.project(offer.origin)
+        dx, dy = projection.project(offer.destination)
+        total = corridor_total(bound, od, offer.max_detour_min)
+        if math.isinf(total):
+            box: tuple[float, float, float, float] = (-_WORLD, -_WORLD, _WORLD, _WORLD)
         else:
-            x0, y0, x1, y1 = ellipse_bbox(self.ox, self.oy, self.dx, self.dy, self.total)
-            self.box = (x0 - EPS_KM, y0 - EPS_KM, x1 + EPS_KM, y1 + EPS_KM)
+            x0, y0, x1, y1 = ellipse_bbox(ox, oy, dx, dy, total)
+            box = (x0 - EPS_KM, y0 - EPS_KM, x1 + EPS_KM, y1 + EPS_KM)
+        self.key: array[float] = array("d", (*box, ox, oy, dx, dy, total, trip_max))
         if offer.recurrence is not None:
             rec = offer.recurrence
             self.at = rec.time
@@ -130,8 +132,18 @@ class OfferRecord:
             self.weekdays = _ALL_WEEKDAYS
         at = self.at
         self.minute: float = at.hour * 60 + at.minute + at.second / 60.0 + at.microsecond / 60e6
-        # Flat copy of what the per-hit filter reads (one attribute fetch per hit).
-        self.key: tuple[float, ...] = (*self.box, self.ox, self.oy, self.dx, self.dy, self.total, self.trip_max_min)
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        k = self.key
+        return k[0], k[1], k[2], k[3]
+
+    ox = property(lambda self: self.key[4])
+    oy = property(lambda self: self.key[5])
+    dx = property(lambda self: self.key[6])
+    dy = property(lambda self: self.key[7])
+    total = property(lambda self: self.key[8])
+    trip_max_min = property(lambda self: self.key[9])
 
     def in_ellipse(self, px: float, py: float, qx: float, qy: float, pq: float) -> bool:
         """Straight-line (planar) test |Op| + |pq| + |qD| <= total."""
@@ -246,13 +258,23 @@ class CorridorIndex:
 
     def _bulk_load(self, offers: Iterable[Offer]) -> None:
         self._reset()
-        entries = []
-        for offer in offers:
-            if offer.id in self._records:
-                raise ValueError(f"duplicate offer id {offer.id}")
-            entries.append(self._register(self._record(offer)))
-        if entries:  # libspatialindex refuses an empty stream
-            self._tree = self._new_tree(iter(entries))
+
+        def stream() -> Iterator[tuple[int, tuple[float, ...], None]]:
+            for offer in offers:
+                if offer.id in self._records:
+                    raise ValueError(f"duplicate offer id {offer.id}")
+                yield self._register(self._record(offer))
+
+        gen = stream()
+        first = next(gen, None)
+        if first is None:  # libspatialindex refuses an empty stream
+            return
+
+        def chained() -> Iterator[tuple[int, tuple[float, ...], None]]:
+            yield first
+            yield from gen
+
+        self._tree = self._new_tree(chained())
 
     def add(self, offer: Offer) -> None:
         """Index a new offer (``ValueError`` if its id is already indexed)."""

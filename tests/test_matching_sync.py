@@ -141,7 +141,9 @@ def test_candidates_endpoint_statements_do_not_grow_with_candidates(operator_cli
     with statements() as five:
         assert operator_client.get(url).get_json()["count"] == 5
     assert len(five) == len(one), "\n\n".join(s[:160] for s in five)
-    assert len([s for s in five if "FROM offers" in s]) == 1  # one joined load of trips, drivers, users
+    # one joined load of the trips with their communes, drivers, users and homes
+    (load,) = [s for s in five if s.startswith("SELECT offers.id")]
+    assert "JOIN drivers" in load and "JOIN users" in load and load.count("JOIN communes") == 3
     assert len(five) <= 14, five
 
 
