@@ -105,6 +105,24 @@ def test_a_gap_in_the_log_forces_a_rebuild(app, make_driver, tmp_path):
     assert service().rebuilds == rebuilds + 1
 
 
+def test_worker_prunes_old_change_log_rows(app, make_driver, travel, tmp_path):
+    from datetime import datetime, time
+
+    from lotocar.candidates.service import prune_change_log
+    from tests.factories import TODAY
+
+    driver = make_driver()
+    req = trip_request(passenger())
+    assert service().candidates_for(req) == []
+    with other_process(app, tmp_path):
+        luzech_cahors(db.session.merge(driver))
+    assert ("offer-changes-prune", prune_change_log, 3600.0) in app.extensions["worker_jobs"]
+    assert prune_change_log(app) == 0  # fresh rows are kept
+    travel(datetime.combine(TODAY + timedelta(days=3), time(10, 0)))
+    assert prune_change_log(app) == 1
+    assert db.session.scalar(db.select(db.func.count()).select_from(OfferChange)) == 0
+
+
 def test_seats_read_from_offer_days_for_the_reachable_dates_only(app, make_driver):
     offer = luzech_cahors(make_driver(), seats=2)
     for k in range(-30, 31):  # a long history and future of runs with seats held

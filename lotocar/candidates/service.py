@@ -304,9 +304,23 @@ def travelled_with(passenger_id: int) -> set[int]:
     ))
 
 
+# Change-log rows older than this are pruned by the worker; a process that far behind
+# (no query for days) meets a gap and rebuilds, which is what it would do anyway at a new day.
+CHANGE_LOG_KEEP = timedelta(days=2)
+
+
+def prune_change_log(app: Flask) -> int:
+    """Worker job (edge): drop `offer_changes` rows older than CHANGE_LOG_KEEP, one transaction."""
+    with app.app_context():
+        cutoff = clock.now_utc() - CHANGE_LOG_KEEP
+        return tx.atomic(lambda: db.session.execute(
+            db.delete(OfferChange).where(OfferChange.changed_at < cutoff)).rowcount)
+
+
 def init_app(app: Flask) -> None:
     service = MatchingService(make_router(app.config))
     app.extensions["matching"] = service
+    app.extensions.setdefault("worker_jobs", []).append(("offer-changes-prune", prune_change_log, 3600.0))
 
 
 def refresh_after_commit(offer: Offer) -> None:
