@@ -201,6 +201,7 @@ class Stats:
         default_factory=lambda: {"candidates": [], "driver_page": [], "trip_write": []})
     errors: dict[str, int] = field(default_factory=lambda: {"candidates": 0, "driver_page": 0, "trip_write": 0})
     error_times: list[float] = field(default_factory=list)
+    write_failures: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -272,9 +273,13 @@ def writer_loop(port: int, info: dict, stats: Stats, stop_at: float, rate: float
             conn.request("POST", "/api/v1/offers", body=json.dumps(body),
                          headers={"Authorization": f"Bearer {info['api_token']}", "Content-Type": "application/json"})
             resp = conn.getresponse()
-            resp.read()
+            answer = resp.read()
             ok = resp.status == 201
-        except (OSError, http.client.HTTPException):
+            if not ok and len(stats.write_failures) < 3:
+                stats.write_failures.append(f"{resp.status} {answer[:300]!r}")
+        except (OSError, http.client.HTTPException) as exc:
+            if len(stats.write_failures) < 3:
+                stats.write_failures.append(repr(exc))
             conn.close()
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         with stats.lock:
@@ -404,6 +409,8 @@ def main() -> int:
             errors_after = len(late)
             print(f"  errors during the restart window: {len(stats.error_times)}; "
                   f"errors more than 10 s after the restart: {errors_after} (0 = recovered without restarting the app)")
+        for failure in stats.write_failures:
+            print(f"  trip write failed: {failure}")
         print(f"  full matching-index rebuilds logged by the workers during the run: {rebuilds}")
         print(f"  workers' resident memory: {', '.join(f'{m:.0f} MB' for m in rss)}")
         c = stats.latencies["candidates"]

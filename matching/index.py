@@ -1,6 +1,6 @@
 """Corridor index: an exact pre-filter of offers, built on rtree — one entry per offer.
 
-Each offer is ONE rtree entry in 3 dimensions (stored time first), whatever its number of
+Each offer is ONE rtree entry in 4 dimensions (stored time first), whatever its number of
 dates:
 
 * x, y — the bounding box of the offer's *detour ellipse* in a contracting plane
@@ -10,7 +10,9 @@ dates:
 * t — local *minutes of the day* from the departure time ``m`` to ``m + m(O,D) +
   max_detour``, the latest moment (in the day's wall-clock minutes) the driver can still
   be on the road. A regular trip's runs all share ``m`` (07:45 stays 07:45 local on both
-  sides of a daylight-saving change); its weekdays and date range are checked per hit.
+  sides of a daylight-saving change);
+* days — its local date range (first to last run; a one-off trip's single date), so a
+  query for one day only meets the trips running around it. Weekdays are checked per hit.
 
 Time filter (exact, with the DST rule of :mod:`matching.model`): a run on local day ``D``
 leaving at local ``m`` has the naive local instant ``N0 = D * 1440 + m`` (minutes) and the
@@ -150,10 +152,11 @@ class OfferRecord:
         return math.hypot(px - self.ox, py - self.oy) + pq + math.hypot(self.dx - qx, self.dy - qy) <= self.total
 
     def coords(self) -> tuple[float, ...]:
-        """rtree box, interleaved, time first: (m, x0, y0, m + trip_max, x1, y1), m in local
-        minutes of the day."""
+        """rtree box, interleaved, time first: (m, first day, x0, y0, m + trip_max, last day,
+        x1, y1), m in local minutes of the day, days as local epoch days."""
         x0, y0, x1, y1 = self.box
-        return (self.minute - EPS_T_MIN, x0, y0, self.minute + self.trip_max_min + EPS_T_MIN, x1, y1)
+        return (self.minute - EPS_T_MIN, float(self.first_day), x0, y0,
+                self.minute + self.trip_max_min + EPS_T_MIN, float(self.last_day), x1, y1)
 
     def runs_on(self, day: int) -> bool:
         """Does the offer run on local epoch day ``day`` (date range and weekday)?"""
@@ -199,7 +202,7 @@ class CorridorIndex:
 
     def _properties(self) -> rtree_index.Property:
         p = rtree_index.Property()
-        p.dimension = 3
+        p.dimension = 4
         p.leaf_capacity = self._leaf_capacity
         p.index_capacity = self._index_capacity
         p.near_minimum_overlap_factor = max(2, min(32, self._leaf_capacity, self._index_capacity) - 1)
@@ -385,12 +388,13 @@ class CorridorIndex:
             d_last = math.floor(hi_n / _DAY_MIN)
             for day in range(d_first, d_last + 1):
                 base = day * _DAY_MIN
-                ids = intersection((lo_n - base, ax, ay, hi_n - base, ax, ay))
+                ids = intersection((lo_n - base, day, ax, ay, hi_n - base, day, ax, ay))
                 runs: list[Hit] = []
                 the_date: date | None = None
                 for oid in ids:
                     rec = records[oid]
-                    if not rec.runs_on(day):
+                    # weekday, then the other point and the ellipse, before any time conversion
+                    if not rec.weekdays >> ((day + 3) % 7) & 1 or not geometry.in_corridor(rec.key, bx, by):
                         continue
                     if the_date is None:
                         the_date = date.fromordinal(day + _EPOCH_ORDINAL)
@@ -429,6 +433,13 @@ class _QueryGeometry:
         self.k = 60.0 / bound.max_kmh if bound is not None else 0.0
         self.snap = bound.snap_km if bound is not None else 0.0
         self.l2 = (self.pq - self.snap) * self.k if self.pq > self.snap else 0.0
+
+    def in_corridor(self, key: array[float], bx: float, by: float) -> bool:
+        """The other point in the offer's box and both in its ellipse."""
+        x0, y0, x1, y1, ox, oy, dx, dy, total, _ = key
+        if bx < x0 or bx > x1 or by < y0 or by > y1:
+            return False
+        return math.hypot(self.px - ox, self.py - oy) + self.pq + math.hypot(dx - self.qx, dy - self.qy) <= total
 
     def select(self, hits: Iterable[Hit], bx: float, by: float) -> list[Hit]:
         """The hits passing every test (hot loop: kept flat on purpose)."""
