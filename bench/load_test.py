@@ -263,7 +263,7 @@ def writer_loop(port: int, info: dict, stats: Stats, stop_at: float, rate: float
             break
         origin, dest = rng.sample(info["insee"], 2)
         body = {"driver_id": rng.choice(info["driver_ids"]), "origin": {"insee": origin}, "destination": {"insee": dest},
-                "recurrence": {"weekdays": [1, 2, 3, 4, 5], "time": f"{rng.choice([7, 8, 17])}:{rng.choice([0, 30]):02d}",
+                "recurrence": {"weekdays": [1, 2, 3, 4, 5], "time": f"{rng.choice([7, 8, 17]):02d}:{rng.choice([0, 30]):02d}",
                                "start_date": (today + timedelta(days=1)).isoformat(),
                                "end_date": (today + timedelta(days=90)).isoformat()},
                 "seats": 3, "max_detour_minutes": 10}
