@@ -4,14 +4,19 @@ Run from the repository root (PostgreSQL with PostGIS on 127.0.0.1:5432):
 
     .venv/bin/python -m bench.load_test                       # defaults below, ~2 minutes
     .venv/bin/python -m bench.load_test --restart-db          # + restart PostgreSQL mid-run
+    .venv/bin/python -m bench.load_test --write-rate 1 --past-bookings 100000   # issue 13 targets
 
 It builds a fresh database `lotocar_load` (migrations, communes, synthetic drivers, trips,
 passengers and requests weighted by population), starts `gunicorn -w N app:app` on
 loopback, warms every worker's matching index, then drives two kinds of requests for a
 fixed time from a pool of client threads (closed loop, keep-alive connections):
 the operator's candidates endpoint (`GET /requests/<id>/candidates`) and drivers'
-"Mes trajets" pages. It prints throughput and p50/p95/p99 per kind and a last
-machine-readable `RESULT` line. Everything stays on 127.0.0.1 and stops by itself.
+"Mes trajets" pages. `--write-rate R` adds a writer posting R regular trips per second
+through the JSON API (bearer token) while the readers run; `--past-bookings N` fills the
+history with N done bookings on past runs (and their `offer_days`). It prints throughput
+and p50/p95/p99 per kind, the full matching-index rebuilds the workers logged during the
+measured run (0 expected: writes are applied from the change log), the workers' resident
+memory, and a last machine-readable `RESULT` line. Everything stays on 127.0.0.1 and stops by itself.
 """
 from __future__ import annotations
 
@@ -45,7 +50,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def build_database(name: str, offers: int, requests: int, seed: int) -> tuple[str, dict]:
+def build_database(name: str, offers: int, requests: int, seed: int, past_bookings: int = 0) -> tuple[str, dict]:
     import sqlalchemy as sa
     from flask_migrate import upgrade
 
@@ -62,7 +67,9 @@ def build_database(name: str, offers: int, requests: int, seed: int) -> tuple[st
 
     from lotocar import create_app
     from lotocar.auth.models import Role, User
+    from lotocar.api.operations import issue_token
     from lotocar.auth.operations import create_staff
+    from lotocar.bookings.models import Booking, BookingStatus, OfferDay
     from lotocar.communes import operations as communes
     from lotocar.communes.models import Commune
     from lotocar.core.timeutil import local_to_utc, today_local, utcnow
@@ -145,9 +152,39 @@ def build_database(name: str, offers: int, requests: int, seed: int) -> tuple[st
             req.set_place("destination", dest)
             reqs.append(req)
         db.session.add_all(reqs)
+        db.session.flush()
+        if past_bookings:
+            # done rides on past runs: a booking history that seat counts must not read
+            history_reqs = []
+            for i in range(past_bookings):
+                day = today - timedelta(days=1 + i % 365)
+                origin, dest = pick_pair()
+                r = TripRequest(passenger_id=passengers[i % len(passengers)].id, mode=RequestMode.ARRIVE_BY,
+                                target_at=local_to_utc(day, dtime(9, 0)), flexibility_min=30,
+                                reason=RequestReason.MEDICAL, status=RequestStatus.DONE)
+                r.set_place("origin", origin)
+                r.set_place("destination", dest)
+                history_reqs.append(r)
+            db.session.add_all(history_reqs)
+            db.session.flush()
+            held: dict = {}
+            for i, r in enumerate(history_reqs):
+                offer = rows[i % len(rows)]
+                day = today - timedelta(days=1 + i % 365)
+                db.session.add(Booking(request_id=r.id, offer_id=offer.id, occurrence_date=day, seats=1,
+                                       status=BookingStatus.DONE, pickup_at=r.target_at, dropoff_at=r.target_at))
+                held[(offer.id, day)] = held.get((offer.id, day), 0) + 1
+            for (offer_id, day), n in held.items():
+                seats = max(n, 4)
+                db.session.add(OfferDay(offer_id=offer_id, day=day, capacity=seats, held=n))
+            db.session.flush()
         db.session.execute(sa.text("UPDATE change_counters SET value = value + 1"))
         db.session.commit()
         operator, _ = create_staff("charge@lotocar.fr", "Charge", "Test", Role.OPERATOR)
+        info["api_token"], _ = issue_token("charge@lotocar.fr")
+        db.session.commit()
+        info["driver_ids"] = [u.driver.id for u in drivers[:200]]
+        info["insee"] = [c.insee for c in all_communes]
         serializer = app.session_interface.get_signing_serializer(app)
         info["operator_cookie"] = serializer.dumps({"_user_id": str(operator.id), "_fresh": True})
         info["driver_cookies"] = [serializer.dumps({"_user_id": str(u.id), "_fresh": True})
@@ -160,9 +197,11 @@ def build_database(name: str, offers: int, requests: int, seed: int) -> tuple[st
 
 @dataclass
 class Stats:
-    latencies: dict[str, list[float]] = field(default_factory=lambda: {"candidates": [], "driver_page": []})
-    errors: dict[str, int] = field(default_factory=lambda: {"candidates": 0, "driver_page": 0})
+    latencies: dict[str, list[float]] = field(
+        default_factory=lambda: {"candidates": [], "driver_page": [], "trip_write": []})
+    errors: dict[str, int] = field(default_factory=lambda: {"candidates": 0, "driver_page": 0, "trip_write": 0})
     error_times: list[float] = field(default_factory=list)
+    write_failures: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -207,6 +246,68 @@ def client_loop(port: int, info: dict, stats: Stats, stop_at: float, seed: int, 
     conn.close()
 
 
+def writer_loop(port: int, info: dict, stats: Stats, stop_at: float, rate: float, seed: int) -> None:
+    """Posts regular trips through the JSON API, `rate` per second (Poisson arrivals)."""
+    import json
+
+    rng = random.Random(seed)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    today = date.today()
+    next_at = time.monotonic()
+    while True:
+        next_at += rng.expovariate(rate)
+        pause = next_at - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        if time.monotonic() >= stop_at:
+            break
+        origin, dest = rng.sample(info["insee"], 2)
+        body = {"driver_id": rng.choice(info["driver_ids"]), "origin": {"insee": origin}, "destination": {"insee": dest},
+                "recurrence": {"weekdays": [1, 2, 3, 4, 5], "time": f"{rng.choice([7, 8, 17]):02d}:{rng.choice([0, 30]):02d}",
+                               "start_date": (today + timedelta(days=1)).isoformat(),
+                               "end_date": (today + timedelta(days=90)).isoformat()},
+                "seats": 3, "max_detour_minutes": 10}
+        start = time.perf_counter()
+        ok = False
+        try:
+            conn.request("POST", "/api/v1/offers", body=json.dumps(body),
+                         headers={"Authorization": f"Bearer {info['api_token']}", "Content-Type": "application/json"})
+            resp = conn.getresponse()
+            answer = resp.read()
+            ok = resp.status == 201
+            if not ok and len(stats.write_failures) < 3:
+                stats.write_failures.append(f"{resp.status} {answer[:300]!r}")
+        except (OSError, http.client.HTTPException) as exc:
+            if len(stats.write_failures) < 3:
+                stats.write_failures.append(repr(exc))
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        with stats.lock:
+            if ok:
+                stats.latencies["trip_write"].append((time.perf_counter() - start) * 1000)
+            else:
+                stats.errors["trip_write"] += 1
+    conn.close()
+
+
+def workers_rss_mb(master_pid: int) -> list[float]:
+    """Resident memory of each gunicorn worker (children of the master)."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            if ppid != master_pid:
+                continue
+            with open(f"/proc/{pid}/statm") as fh:
+                out.append(int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6)
+        except (OSError, ValueError, IndexError):
+            continue
+    return sorted(out)
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -226,19 +327,25 @@ def main() -> int:
     parser.add_argument("--driver-share", type=float, default=0.3)
     parser.add_argument("--restart-db", action="store_true", help="restart PostgreSQL in the middle of the run")
     parser.add_argument("--seed", type=int, default=46)
+    parser.add_argument("--write-rate", type=float, default=0.0,
+                        help="trips posted per second through the API while the readers run")
+    parser.add_argument("--past-bookings", type=int, default=0, help="done bookings in the history")
     args = parser.parse_args()
 
     name = f"lotocar_load_{uuid.uuid4().hex[:6]}"
     t0 = time.perf_counter()
-    url, info = build_database(name, args.offers, args.requests, args.seed)
-    print(f"database {name}: {args.offers} trips, {args.requests} open requests, built in {time.perf_counter() - t0:.1f} s")
+    url, info = build_database(name, args.offers, args.requests, args.seed, args.past_bookings)
+    print(f"database {name}: {args.offers} trips, {args.requests} open requests, {args.past_bookings} past bookings, "
+          f"built in {time.perf_counter() - t0:.1f} s")
+    log_path = Path(f"/tmp/{name}.log")
+    server_log = log_path.open("wb")
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "load-test", "APP_ENV": "development",
            "RATELIMIT_ENABLED": "false", "LOG_LEVEL": "WARNING", "SMS_GATEWAY": "dev"}
     server = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "gunicorn.conf.py", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
          "--timeout", "120", "--log-level", "warning", "app:app"],
-        cwd=ROOT, env=env, start_new_session=True)
+        cwd=ROOT, env=env, start_new_session=True, stderr=server_log)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -262,11 +369,16 @@ def main() -> int:
               f"(first queries build each worker's index; slowest {max(warm.latencies['candidates'] or [0]):.0f} ms)")
 
         stats = Stats()
+        server_log.flush()
+        log_offset = log_path.stat().st_size
         stop_at = time.monotonic() + args.duration
         interval = args.clients / args.rate if args.rate else 0.0
         threads = [threading.Thread(target=client_loop,
                                     args=(port, info, stats, stop_at, 100 + i, args.driver_share, interval))
                    for i in range(args.clients)]
+        if args.write_rate:
+            threads.append(threading.Thread(target=writer_loop,
+                                            args=(port, info, stats, stop_at, args.write_rate, 7)))
         started = time.monotonic()
         for t in threads:
             t.start()
@@ -280,7 +392,12 @@ def main() -> int:
         for t in threads:
             t.join()
         elapsed = time.monotonic() - started
-        total_ok = sum(len(v) for v in stats.latencies.values())
+        rss = workers_rss_mb(server.pid)
+        with log_path.open("rb") as fh:
+            fh.seek(log_offset)
+            run_log = fh.read().decode("utf-8", "replace")
+        rebuilds = run_log.count("matching index rebuilt")
+        total_ok = sum(len(v) for k, v in stats.latencies.items() if k != "trip_write")
         mode = f"open loop at {args.rate:g} req/s" if args.rate else "closed loop"
         print(f"load: {args.clients} client threads ({mode}), {args.workers} gunicorn workers, {elapsed:.0f} s")
         for kind, values in stats.latencies.items():
@@ -292,15 +409,22 @@ def main() -> int:
             errors_after = len(late)
             print(f"  errors during the restart window: {len(stats.error_times)}; "
                   f"errors more than 10 s after the restart: {errors_after} (0 = recovered without restarting the app)")
+        for failure in stats.write_failures:
+            print(f"  trip write failed: {failure}")
+        print(f"  full matching-index rebuilds logged by the workers during the run: {rebuilds}")
+        print(f"  workers' resident memory: {', '.join(f'{m:.0f} MB' for m in rss)}")
         c = stats.latencies["candidates"]
         d = stats.latencies["driver_page"]
         print(f"RESULT trips={args.offers} requests={args.requests} workers={args.workers} clients={args.clients} "
               f"target_rps={args.rate:g} "
               f"rps={total_ok / elapsed:.1f} cand_p50_ms={pct(c, 50):.1f} cand_p95_ms={pct(c, 95):.1f} "
               f"cand_p99_ms={pct(c, 99):.1f} driver_p95_ms={pct(d, 95):.1f} "
+              f"write_rate={args.write_rate:g} writes={len(stats.latencies['trip_write'])} "
+              f"past_bookings={args.past_bookings} rebuilds={rebuilds} max_worker_rss_mb={max(rss or [0]):.0f} "
               f"errors={sum(stats.errors.values())} errors_after_restart={errors_after}")
         return 0 if errors_after == 0 else 1
     finally:
+        server_log.close()
         os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=20)

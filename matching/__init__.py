@@ -12,11 +12,11 @@ the details:
 * :mod:`matching.index` — the rtree corridor index (exact pre-filter);
 * :mod:`matching.matcher` — index + rules + ranking, and reverse matching.
 
-Typical use (one index per process, rebuilt e.g. nightly with a rolling horizon and
+Typical use (one index per process, one entry per offer whatever its number of dates,
 updated with ``add`` / ``update`` / ``remove`` when offers change)::
 
     router = StraightLineRouter(circuity=1.3, speed_kmh=60)   # or OSRMRouter(url, fallback=...)
-    index = CorridorIndex(router, horizon=(today - timedelta(days=1), today + timedelta(days=60)))
+    index = CorridorIndex(router)
     index.bulk_load(offers)
     matcher = Matcher(router, index)
     for c in matcher.candidates(request, seats_taken, travelled_with):

@@ -7,7 +7,7 @@ import pytest
 
 from lotocar.auth.models import Role
 from lotocar.auth.operations import create_staff
-from lotocar.bookings.models import Booking, BookingStatus
+from lotocar.bookings.models import Booking, BookingStatus, OfferDay
 from lotocar.candidates.service import service
 from lotocar.extensions import db
 from lotocar.offers import operations as ops
@@ -59,11 +59,14 @@ def test_full_car_has_no_candidate(operator_client, make_driver):
     other = trip_request(passenger("+33698765433"))
     db.session.add(Booking(request_id=other.id, offer_id=offer.id, occurrence_date=MONDAY,
                            seats=1, status=BookingStatus.CONFIRMED))
+    # the run's seat ledger, as `bookings.propose` keeps it (seats are read from offer_days)
+    db.session.add(OfferDay(offer_id=offer.id, day=MONDAY, capacity=offer.seats, held=1))
     db.session.commit()
     assert operator_client.get(f"/requests/{req.id}/candidates").get_json()["count"] == 0
     # a declined booking frees the seat
     booking = db.session.scalar(db.select(Booking))
     booking.status = BookingStatus.DECLINED
+    db.session.get(OfferDay, (offer.id, MONDAY)).held = 0  # released with it, as `bookings` does
     db.session.commit()
     assert operator_client.get(f"/requests/{req.id}/candidates").get_json()["count"] == 1
 

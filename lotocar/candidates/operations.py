@@ -1,7 +1,7 @@
 """Candidates for a request, as plain data for the operator console and the API."""
 from __future__ import annotations
 
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from lotocar.bookings import operations as bookings
 from lotocar.bookings.models import OfferDay
@@ -24,12 +24,13 @@ def ranked_candidates(request: TripRequest) -> dict:
     """Best first, with everything the operator reads out on the phone."""
     found = service().candidates_for(request)
     declined = bookings.declined_driver_ids(request.id)
+    # one joined load of everything displayed: trips, their communes, drivers, users, homes
     offers = {o.id: o for o in db.session.scalars(
-        db.select(Offer).options(selectinload(Offer.origin), selectinload(Offer.destination))
-        .where(Offer.id.in_({c.offer_id for c in found})))} if found else {}
-    drivers = {d.id: d for d in db.session.scalars(
-        db.select(Driver).options(selectinload(Driver.user), selectinload(Driver.home))
-        .where(Driver.id.in_({c.driver_id for c in found})))} if found else {}
+        db.select(Offer).options(
+            joinedload(Offer.origin), joinedload(Offer.destination),
+            joinedload(Offer.driver).joinedload(Driver.user), joinedload(Offer.driver).joinedload(Driver.home))
+        .where(Offer.id.in_({c.offer_id for c in found}))).unique()} if found else {}
+    drivers = {o.driver_id: o.driver for o in offers.values()}
     quotes = contributions.quotes_for_drivers(request, {c.driver_id for c in found}) if found else {}
     items = []
     for rank, cand in enumerate(found, start=1):

@@ -1,16 +1,23 @@
 """The matching service: one corridor index per process, kept in step with the database.
 
-- Built lazily from the active trips at the first query of the process.
+- Built from the active trips at the first query of the process (or in gunicorn's master),
+  and again once a day (the first query of a new local day drops finished trips).
 - This process's own writes update it incrementally, from an after-commit hook registered
   when the trip change is reconciled (nothing changes in memory if the transaction rolls back).
-- Writes from other processes are detected with the `offers` change counter, read before
-  each query: when it moved in a way this process did not see, the index is rebuilt.
+- Writes from other processes: every trip change bumps the `offers` change counter and
+  writes one `offer_changes` row (offer id, counter value) in its transaction. Before each
+  query the counter is read; a process k changes behind re-reads those k trips and
+  removes / re-adds them. Only a gap in the log (rows missing) forces a full rebuild.
+- Open requests (drivers' pages, reverse matching) are cached per process the same way,
+  behind the `requests` counter, with a reverse index by pick-up point.
+- Seats come from `offer_days` (one row per run), for the dates a request can reach only.
 - rtree is not thread-safe: every use of the index goes through one lock.
 """
 from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import Flask, current_app
@@ -20,23 +27,26 @@ from matching import (CorridorIndex, Matcher, OSRMRouter, Point, Request, Router
                       StraightLineRouter)
 from matching import Candidate as MatchCandidate
 from matching import Offer as MatchOffer
+from matching.index import OfferRecord, RequestIndex
+from matching.model import localize_ts
 
 from lotocar.core import clock
-from lotocar.bookings.models import SEAT_HOLDING, Booking, BookingStatus
+from lotocar.bookings.models import Booking, BookingStatus, OfferDay
 from lotocar.core import tx
 from lotocar.core.counters import read as read_counter
+from lotocar.core.counters import written_here
 from lotocar.core.timeutil import to_local
 from lotocar.extensions import db
-from lotocar.offers.models import Offer, OfferStatus
+from lotocar.offers.models import Offer, OfferChange, OfferStatus
 from lotocar.offers.operations import to_match_offer
+from lotocar.requests.changes import COUNTER as REQUESTS_COUNTER
 from lotocar.requests.models import RequestMode, RequestStatus, TripRequest
 from lotocar.roads.service import RoadRouter
 
 log = logging.getLogger("lotocar.matching")
 
-# Regular trips are expanded into dated runs this far ahead (MATCHING_HORIZON_DAYS); a
-# request beyond it is still matched exactly, by the index's slower scan of regular trips.
-HORIZON_DAYS = 42
+# Open requests are those whose time is at most this far in the past (drivers' pages).
+OPEN_SINCE = timedelta(hours=12)
 
 
 def make_router(config, roads: RoadRouter | None = None) -> Router:
@@ -57,33 +67,73 @@ def make_router(config, roads: RoadRouter | None = None) -> Router:
     return straight
 
 
+@dataclass
+class OpenRequests:
+    """This process's copy of the open requests, at one value of the `requests` counter."""
+
+    stamp: int
+    day: date
+    index: RequestIndex
+    target_s: dict[int, float]
+
+
 class MatchingService:
-    def __init__(self, router: Router, horizon_days: int = HORIZON_DAYS) -> None:
+    def __init__(self, router: Router) -> None:
         self.router = router
-        self.horizon_days = horizon_days
         self._lock = threading.RLock()
         self._index: CorridorIndex | None = None
         self._matcher: Matcher | None = None
         self._stamp: int | None = None
         self._built_for: date | None = None
+        self._open: OpenRequests | None = None
         # reverse matching needs only the projection and bounds of an index, not its content
         self._reverse = Matcher(router, CorridorIndex(router))
+        self.rebuilds = 0           # full rebuilds of the corridor index by this process
+        self.changes_applied = 0    # trips re-read from the change log
+        self.open_reloads = 0       # reloads of the open requests
 
     # -- keeping the index in step -------------------------------------------------------
 
-    def _load_offers(self, today: date) -> list[Offer]:
-        return list(db.session.scalars(
-            db.select(Offer).options(selectinload(Offer.origin), selectinload(Offer.destination))
-            .where(Offer.status == OfferStatus.ACTIVE, Offer.last_date >= today)
-        ))
+    def _load_offers(self, today: date, ids: set[int] | None = None) -> list[Offer]:
+        stmt = (db.select(Offer).options(selectinload(Offer.origin), selectinload(Offer.destination))
+                .where(Offer.status == OfferStatus.ACTIVE, Offer.last_date >= today))
+        if ids is not None:
+            stmt = stmt.where(Offer.id.in_(ids))
+        return list(db.session.scalars(stmt))
 
-    def _rebuild(self, stamp: int, today: date) -> None:
-        index = CorridorIndex(self.router, horizon=(today - timedelta(days=1),
-                                                    today + timedelta(days=self.horizon_days)))
+    def _rebuild(self, stamp: int, today: date, reason: str) -> None:
+        index = CorridorIndex(self.router)
         index.bulk_load(to_match_offer(o) for o in self._load_offers(today))
         self._index, self._matcher = index, Matcher(self.router, index)
         self._stamp, self._built_for = stamp, today
-        log.info("matching index rebuilt: %d entries (offers stamp %d)", len(index), stamp)
+        self.rebuilds += 1
+        log.info("matching index rebuilt (%s): %d trips (offers stamp %d)", reason, len(index), stamp)
+
+    def _catch_up(self, stamp: int, today: date) -> bool:
+        """Apply the change log from this index's stamp to `stamp`; False on a gap."""
+        assert self._index is not None and self._stamp is not None
+        if stamp < self._stamp:
+            return False
+        changed = db.session.scalars(
+            db.select(OfferChange.offer_id)
+            .where(OfferChange.seq > self._stamp, OfferChange.seq <= stamp)
+        ).all()
+        if len(changed) != stamp - self._stamp:
+            return False
+        ids = set(changed)
+        fresh = {o.id: to_match_offer(o) for o in self._load_offers(today, ids)}
+        for offer_id in ids:
+            self._apply(offer_id, fresh.get(offer_id))
+        self._stamp = stamp
+        self.changes_applied += len(ids)
+        return True
+
+    def _apply(self, offer_id: int, match_offer: MatchOffer | None) -> None:
+        assert self._index is not None
+        if offer_id in self._index:
+            self._index.remove(offer_id)
+        if match_offer is not None:
+            self._index.add(match_offer)
 
     def _sync_roads(self) -> bool:
         """With ROUTER=pgrouting: follow the current road graph; True when the legs changed
@@ -96,14 +146,22 @@ class MatchingService:
         return True
 
     def _fresh_matcher(self) -> Matcher:
-        """The matcher, rebuilt first if another process changed the trips (or the roads)."""
+        """The matcher, first brought up to date with the trips other processes changed (or
+        rebuilt on new legs when the road graph changed)."""
         roads_changed = self._sync_roads()
         stamp = read_counter("offers")
         today = clock.now_local().date()
         with self._lock:
-            if (self._matcher is None or roads_changed or stamp != self._stamp
-                    or today != self._built_for):
-                self._rebuild(stamp, today)
+            if self._matcher is None:
+                self._rebuild(stamp, today, "start-up")
+            elif roads_changed:
+                self._rebuild(stamp, today, "road graph changed")
+            elif today != self._built_for:
+                self._rebuild(stamp, today, "new day")
+            elif stamp != self._stamp and not written_here("offers"):
+                # (a transaction that changed trips itself waits for its commit hook)
+                if not self._catch_up(stamp, today):
+                    self._rebuild(stamp, today, "gap in the change log")
             assert self._matcher is not None
             return self._matcher
 
@@ -114,12 +172,9 @@ class MatchingService:
             if self._index is None:
                 return  # built lazily at the next query
             if self._stamp is not None and stamp == self._stamp + 1:
-                if offer_id in self._index:
-                    self._index.remove(offer_id)
-                if match_offer is not None:
-                    self._index.add(match_offer)
+                self._apply(offer_id, match_offer)
                 self._stamp = stamp
-            # otherwise another process wrote in between: the next query rebuilds
+            # otherwise another process wrote in between: the next query reads the log
 
     def evaluate(self, request: TripRequest, offer: Offer, day: date,
                  free_seats_of: list[Booking] = ()) -> MatchCandidate | None:
@@ -128,11 +183,7 @@ class MatchingService:
         The seats of `free_seats_of` count as free."""
         if offer.status != OfferStatus.ACTIVE:
             return None
-        seats = seats_taken()
-        for booking in free_seats_of:
-            key = (booking.offer_id, booking.occurrence_date)
-            if key in seats:
-                seats[key] = max(0, seats[key] - booking.seats)
+        seats = free_seats(seats_taken(day, day, [offer.id]), free_seats_of)
         with self._lock:
             pairs = self._reverse.requests_for_offer(to_match_offer(offer), [to_match_request(request)], seats)
         for _req, cand in pairs:
@@ -148,6 +199,7 @@ class MatchingService:
         with self._lock:
             self._index = self._matcher = None
             self._stamp = None
+            self._open = None
 
     # -- queries --------------------------------------------------------------------------
 
@@ -156,36 +208,65 @@ class MatchingService:
         """Ranked candidates; the seats of `ignore_bookings` count as free (to re-check them)."""
         match_request = to_match_request(request)
         matcher = self._fresh_matcher()
-        seats = seats_taken()
-        for booking in ignore_bookings:
-            key = (booking.offer_id, booking.occurrence_date)
-            if key in seats:
-                seats[key] = max(0, seats[key] - booking.seats)
+        with self._lock:
+            first, last = matcher.index.reachable_dates(match_request)
+        seats = free_seats(seats_taken(first, last), ignore_bookings)
         travelled = travelled_with(request.passenger_id)
         with self._lock:
             return matcher.candidates(match_request, seats, travelled)
 
+    def _open_requests(self) -> OpenRequests:
+        """Open requests, re-read only when the `requests` counter moved (or the day changed)."""
+        stamp = read_counter(REQUESTS_COUNTER)
+        today = clock.now_local().date()
+        with self._lock:
+            cached = self._open
+            if cached is not None and cached.stamp == stamp and cached.day == today \
+                    and not written_here(REQUESTS_COUNTER):
+                return cached
+        loaded = open_match_requests(clock.now_local() - OPEN_SINCE)
+        fresh = OpenRequests(
+            stamp=stamp, day=today, index=RequestIndex(self._reverse.index.projection, loaded),
+            target_s={r.id: localize_ts(r.date, r.time, r.tz)[1] for r in loaded})
+        if not written_here(REQUESTS_COUNTER):  # never cache what may still roll back
+            with self._lock:
+                self._open = fresh
+                self.open_reloads += 1
+        return fresh
+
     def open_requests_for(self, offers: list[Offer]) -> dict[int, list[int]]:
-        """For each offer, the ids of the open requests it can serve (reverse matching)."""
+        """For each offer, the ids of the open requests it can serve (reverse matching through
+        the requests' index: only those whose points lie in the trip's detour ellipse)."""
         if not offers:
             return {}
-        match_requests = open_match_requests(clock.now_local() - timedelta(hours=12))
-        if not match_requests:
-            return {o.id: [] for o in offers}
+        cache = self._open_requests()
         now = clock.now_local()
-        seats = seats_taken()
         if self._sync_roads():
-            self.reset()
+            self.reset()  # new legs: the requests' index and cache are rebuilt on them
+            cache = self._open_requests()
+        since_s = (now - OPEN_SINCE).timestamp()
+        active = [o for o in offers if o.status == OfferStatus.ACTIVE]
+        seats = seats_taken(now.date() - timedelta(days=1), None, [o.id for o in active]) if active else {}
         matcher = self._reverse
-        result: dict[int, list[int]] = {}
-        for offer in offers:
-            if offer.status != OfferStatus.ACTIVE:
-                result[offer.id] = []
-                continue
+        result: dict[int, list[int]] = {o.id: [] for o in offers}
+        for offer in active:
+            match_offer = to_match_offer(offer)
             with self._lock:
-                pairs = matcher.requests_for_offer(to_match_offer(offer), match_requests, seats)
-            result[offer.id] = [req.id for req, cand in pairs if cand.pickup_at > now]
+                rec = OfferRecord(match_offer, self.router.leg(match_offer.origin, match_offer.destination),
+                                  matcher.index.projection, matcher.index.bound)
+                near = [r for r in cache.index.near(rec) if cache.target_s[r.id] >= since_s]
+                pairs = matcher.requests_for_offer(match_offer, near, seats) if near else []
+            result[offer.id] = sorted({req.id for req, cand in pairs if cand.pickup_at > now})
         return result
+
+
+def free_seats(seats: dict[tuple[int, date], int], bookings: list[Booking]) -> dict[tuple[int, date], int]:
+    """`seats` with the seats of `bookings` counted as free."""
+    for booking in bookings:
+        key = (booking.offer_id, booking.occurrence_date)
+        if key in seats:
+            seats[key] = max(0, seats[key] - booking.seats)
+    return seats
 
 
 def open_match_requests(since: datetime) -> list[Request]:
@@ -230,13 +311,16 @@ def to_match_request(request: TripRequest) -> Request:
     )
 
 
-def seats_taken() -> dict[tuple[int, date], int]:
-    rows = db.session.execute(
-        db.select(Booking.offer_id, Booking.occurrence_date, db.func.sum(Booking.seats))
-        .where(Booking.status.in_(SEAT_HOLDING))
-        .group_by(Booking.offer_id, Booking.occurrence_date)
-    ).all()
-    return {(offer_id, day): int(total) for offer_id, day, total in rows}
+def seats_taken(first: date, last: date | None = None, offer_ids: list[int] | None = None
+                ) -> dict[tuple[int, date], int]:
+    """Seats held per (trip, local date) from `offer_days` (one row per run), for the dates
+    `first`..`last` only (`last` None: no end) — whatever the booking history."""
+    stmt = db.select(OfferDay.offer_id, OfferDay.day, OfferDay.held).where(OfferDay.held > 0, OfferDay.day >= first)
+    if last is not None:
+        stmt = stmt.where(OfferDay.day <= last)
+    if offer_ids is not None:
+        stmt = stmt.where(OfferDay.offer_id.in_(offer_ids))
+    return {(offer_id, day): int(held) for offer_id, day, held in db.session.execute(stmt)}
 
 
 def travelled_with(passenger_id: int) -> set[int]:
@@ -247,10 +331,23 @@ def travelled_with(passenger_id: int) -> set[int]:
     ))
 
 
+# Change-log rows older than this are pruned by the worker; a process that far behind
+# (no query for days) meets a gap and rebuilds, which is what it would do anyway at a new day.
+CHANGE_LOG_KEEP = timedelta(days=2)
+
+
+def prune_change_log(app: Flask) -> int:
+    """Worker job (edge): drop `offer_changes` rows older than CHANGE_LOG_KEEP, one transaction."""
+    with app.app_context():
+        cutoff = clock.now_utc() - CHANGE_LOG_KEEP
+        return tx.atomic(lambda: db.session.execute(
+            db.delete(OfferChange).where(OfferChange.changed_at < cutoff)).rowcount)
+
+
 def init_app(app: Flask) -> None:
-    service = MatchingService(make_router(app.config, app.extensions.get("roads")),
-                              app.config.get("MATCHING_HORIZON_DAYS", HORIZON_DAYS))
+    service = MatchingService(make_router(app.config, app.extensions.get("roads")))
     app.extensions["matching"] = service
+    app.extensions.setdefault("worker_jobs", []).append(("offer-changes-prune", prune_change_log, 3600.0))
 
 
 def refresh_after_commit(offer: Offer) -> None:

@@ -143,11 +143,17 @@ def set_exemption(passenger_id: int, exempt: bool, reason: str | None, actor_id:
 
 # --- quotes and fixing -----------------------------------------------------------------------
 
-def quote_for(request: TripRequest, driver_mode_value: str, km: float | None = None) -> Quote:
-    """What this passenger would be asked for a ride with a driver of this choice."""
+_UNKNOWN = object()
+
+
+def quote_for(request: TripRequest, driver_mode_value: str, km: float | None = None,
+              exempt=_UNKNOWN) -> Quote:
+    """What this passenger would be asked for a ride with a driver of this choice
+    (`exempt`: the passenger's exemption when the caller already read it)."""
     conf = settings()
     km = passenger_km(request) if km is None else km
-    exempt = exemption(request.passenger_id)
+    if exempt is _UNKNOWN:
+        exempt = exemption(request.passenger_id)
     if not conf.enabled:
         return Quote(0, km, Basis.SERVICE_OFF.value, conf.eur_per_km)
     if exempt is not None:
@@ -161,7 +167,8 @@ def quotes_for_drivers(request: TripRequest, driver_ids: set[int]) -> dict[int, 
     """One quote per candidate driver (the km are computed once for the request)."""
     km = passenger_km(request)
     modes = driver_modes(driver_ids)
-    return {i: quote_for(request, modes[i], km) for i in driver_ids}
+    exempt = exemption(request.passenger_id)  # read once, not once per driver
+    return {i: quote_for(request, modes[i], km, exempt) for i in driver_ids}
 
 
 def _as_quote(row: BookingContribution) -> Quote:

@@ -91,3 +91,15 @@ class Offer(PlaceMixin, db.Model):
     @property
     def is_regular(self) -> bool:
         return self.kind == OfferKind.REGULAR
+
+
+class OfferChange(db.Model):
+    """The change log of trips: one row per bump of the `offers` change counter, written in
+    the same transaction as the change. A process whose matching index is k changes behind
+    re-reads those k trips instead of rebuilding its index (a missing row = a gap: rebuild)."""
+
+    __tablename__ = "offer_changes"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    offer_id: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -16,7 +16,7 @@ from lotocar.core.timeutil import local_to_utc, to_local, utcnow
 from lotocar.drivers.models import Driver
 from lotocar.extensions import db
 from lotocar.offers import limits
-from lotocar.offers.models import Offer, OfferKind, OfferStatus
+from lotocar.offers.models import Offer, OfferChange, OfferKind, OfferStatus
 from lotocar.offers.rules import OfferInput, PlaceInput, validate_offer
 from lotocar.offers.signals import offer_saved
 
@@ -83,7 +83,7 @@ def _saved(offer: Offer, action: str) -> None:
     (reconciliation of the trip's bookings, SMS), which only add to the session. The caller
     (the edge) commits once; this process's matching index follows from an after-commit hook
     registered by its subscriber."""
-    counters.bump("offers")
+    db.session.add(OfferChange(seq=counters.bump("offers"), offer_id=offer.id))
     db.session.flush()
     offer_saved.send(current_app._get_current_object(), offer=offer, action=action)
 

@@ -13,5 +13,5 @@ def test_bench_quick_mode(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench_matching.main(["--quick"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert re.fullmatch(
-        r"RESULT offer_days=5000 requests=100 build_s=\S+ p50_ms=\S+ p95_ms=\S+ scan_p50_ms=\S+ "
-        r"speedup=\S+ recall=1\.000", last), last
+        r"RESULT offer_days=5000 trips=\d+ requests=100 build_s=\S+ rss_mb=\S+ p50_ms=\S+ p95_ms=\S+ "
+        r"vs_numpy=\S+x vs_postgis=n/a recall=1\.000", last), last

@@ -40,11 +40,6 @@ COMMUNES = load_communes()
 PALETTE = [COMMUNES[n] for n in sorted(COMMUNES)][::13]  # ~24 real town halls
 DAYS = (date(2026, 3, 26), date(2026, 4, 1))  # crosses the 2026-03-29 DST change
 ROUTERS: list[Router] = [StraightLineRouter(1.3, 60.0), CeilRouter(), BumpyRouter(), NoBoundRouter()]
-HORIZONS: list[tuple[date, date] | None] = [
-    None,
-    (date(2026, 3, 20), date(2026, 4, 10)),  # covers everything
-    (date(2026, 3, 28), date(2026, 3, 30)),  # partial: exercises the out-of-horizon path
-]
 SETTINGS: dict[str, Any] = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 lot_points = st.builds(Point, st.floats(44.2, 45.05), st.floats(1.0, 2.2))
@@ -96,28 +91,20 @@ def requests_for(draw: st.DrawFn, pool: list[Offer], rid: int) -> Request:
                    flex, seats)
 
 
-def expected_len(offers_: list[Offer], horizon: tuple[date, date] | None) -> int:
-    n = 0
-    for o in offers_:
-        if o.recurrence is None:
-            n += 1
-        elif horizon is None:
-            n += len(o.occurrences(o.recurrence.first_date, o.recurrence.last_date))
-        else:
-            n += len(o.occurrences(*horizon))
-    return n
+def expected_len(offers_: list[Offer]) -> int:
+    """One entry per offer, whatever its number of runs."""
+    return len(offers_)
 
 
 @settings(max_examples=300, **SETTINGS)
 @given(st.data())
 def test_bulk_loaded_index_equals_oracle(data: st.DataObject) -> None:
     router = data.draw(st.sampled_from(ROUTERS), label="router")
-    horizon = data.draw(st.sampled_from(HORIZONS), label="horizon")
     n = data.draw(st.integers(0, 12), label="offers")
     pool = [data.draw(offers(i + 1)) for i in range(n)]
-    index = CorridorIndex(router, horizon=horizon)
+    index = CorridorIndex(router)
     index.bulk_load(pool)
-    assert len(index) == expected_len(pool, horizon)
+    assert len(index) == expected_len(pool)
     reqs = [data.draw(requests_for(pool, i)) for i in range(6)]
     seats = {(o.id, d): data.draw(st.integers(0, 4)) for o in pool[:2] for d in o.occurrence_dates(*DAYS)}
     travelled = frozenset(data.draw(st.sets(st.integers(1, 6), max_size=3)))
@@ -129,8 +116,7 @@ def test_bulk_loaded_index_equals_oracle(data: st.DataObject) -> None:
 @given(st.data())
 def test_incremental_index_equals_oracle(data: st.DataObject) -> None:
     router = data.draw(st.sampled_from(ROUTERS), label="router")
-    horizon = data.draw(st.sampled_from(HORIZONS), label="horizon")
-    index = CorridorIndex(router, horizon=horizon)
+    index = CorridorIndex(router)
     initial = [data.draw(offers(i + 1)) for i in range(data.draw(st.integers(0, 5)))]
     index.bulk_load(initial)
     model = {o.id: o for o in initial}
@@ -151,7 +137,7 @@ def test_incremental_index_equals_oracle(data: st.DataObject) -> None:
             o = data.draw(offers(k))
             index.update(o)
             model[k] = o
-        assert len(index) == expected_len(list(model.values()), horizon)
+        assert len(index) == expected_len(list(model.values()))
         assert sorted(model) == [o.id for o in index.offers()]
     pool = list(model.values())
     reqs = [data.draw(requests_for(pool, i)) for i in range(6)]
@@ -186,7 +172,7 @@ def test_lot_sized_random_data_equals_oracle(router: Router) -> None:
     rng = random.Random(46)
     days = (date(2026, 10, 20), date(2026, 10, 28))  # crosses the 2026-10-25 DST change
     pool = [random_offer(rng, i + 1, days, PALETTE) for i in range(1500)]
-    index = CorridorIndex(router, horizon=(days[0] - timedelta(days=5), days[1] + timedelta(days=5)))
+    index = CorridorIndex(router)
     index.bulk_load(pool)
     reqs: list[Request] = []
     for i in range(120):
@@ -252,7 +238,7 @@ def test_bulk_load_streams_into_rtree(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_index_api_errors_and_len() -> None:
     r = StraightLineRouter()
-    index = CorridorIndex(r, horizon=(date(2026, 3, 16), date(2026, 3, 22)))
+    index = CorridorIndex(r)
     index.bulk_load([])
     assert len(index) == 0
     req = Request(1, 1, COMMUNES["Douelle"], COMMUNES["Cahors"], date(2026, 3, 16), "arrive_by", time(8, 30), 30)
@@ -268,8 +254,8 @@ def test_index_api_errors_and_len() -> None:
         index.remove(99)
     weekly = _offer(2, departure=None,
                     recurrence=Recurrence(frozenset({1, 2, 3, 4, 5}), time(7, 45), date(2026, 1, 1), date(2026, 12, 31)))
-    index.update(weekly)  # unknown id: added
-    assert len(index) == 1 + 5 and 2 in index
+    index.update(weekly)  # unknown id: added (one entry for the whole year of runs)
+    assert len(index) == 2 and 2 in index
     index.update(_offer(2))  # regular -> one-off
     assert len(index) == 2
     (o1, t1), (o2, t2) = index.query(req)
@@ -280,8 +266,6 @@ def test_index_api_errors_and_len() -> None:
     assert len(index) == 0 and index._density == {}  # bookkeeping back to empty
     with pytest.raises(ValueError):
         Matcher(StraightLineRouter(), index)  # another router instance
-    with pytest.raises(ValueError):
-        CorridorIndex(r, horizon=(date(2026, 3, 22), date(2026, 3, 16)))
 
 
 def test_concurrent_queries_and_updates_are_safe() -> None:
@@ -289,7 +273,7 @@ def test_concurrent_queries_and_updates_are_safe() -> None:
     rng = random.Random(7)
     days = (date(2026, 3, 16), date(2026, 3, 20))
     pool = [random_offer(rng, i + 1, days, PALETTE) for i in range(300)]
-    index = CorridorIndex(router, horizon=(date(2026, 3, 1), date(2026, 3, 31)))
+    index = CorridorIndex(router)
     index.bulk_load(pool)
     matcher = Matcher(router, index)
     reqs = [request_near(rng, i, o, days[0]) for i, o in enumerate(pool[:40])]
@@ -329,7 +313,7 @@ def test_either_query_point_gives_the_same_result(monkeypatch: pytest.MonkeyPatc
     rng = random.Random(11)
     days = (date(2026, 3, 26), date(2026, 4, 1))
     pool = [random_offer(rng, i + 1, days, PALETTE) for i in range(500)]
-    index = CorridorIndex(router, horizon=(date(2026, 3, 20), date(2026, 4, 10)))
+    index = CorridorIndex(router)
     index.bulk_load(pool)
     reqs = [request_near(rng, i, rng.choice(pool), days[0] + timedelta(days=rng.randrange(7))) for i in range(80)]
     assert assert_index_matches_oracle(router, index, pool, reqs) > 20

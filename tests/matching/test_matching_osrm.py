@@ -209,7 +209,7 @@ def test_index_with_osrm_equals_oracle(server: tuple[str, type[FakeOSRM]]) -> No
         Offer(2, 2, C["Crayssac"], C["Arcambal"], 2, 5, departure=datetime(2026, 3, 16, 8, 0)),
         Offer(3, 3, C["Cahors"], C["Luzech"], 1, 15, departure=datetime(2026, 3, 16, 17, 30)),
     ]
-    index = CorridorIndex(r, horizon=(date(2026, 3, 1), date(2026, 3, 31)))
+    index = CorridorIndex(r)
     index.bulk_load(offers)
     reqs = [Request(i * 10 + j, 1, C[a], C[b], date(2026, 3, 16), mode, at, 45)
             for i, a in enumerate(names) for j, b in enumerate(names) if a != b

@@ -33,10 +33,9 @@ def both(
     request: Request,
     seats: Mapping[tuple[int, date], int] | None = None,
     travelled: frozenset[int] = frozenset(),
-    horizon: tuple[date, date] | None = (date(2026, 1, 1), date(2027, 12, 31)),
 ) -> list[Candidate]:
     """Candidates through the index, asserted identical to the oracle's."""
-    index = CorridorIndex(router, horizon=horizon)
+    index = CorridorIndex(router)
     index.bulk_load(offers)
     got = Matcher(router, index).candidates(request, seats or {}, travelled)
     want = brute_force_candidates(offers, request, router, seats or {}, travelled)
@@ -170,14 +169,24 @@ def test_run_leaving_just_after_midnight_for_late_leave_after() -> None:
     assert both(r, [daily], req(LUZECH, CAHORS, date(2026, 5, 11), "leave_after", time(23, 55), 10)) == []
 
 
-def test_midnight_with_small_horizon_uses_the_slow_path() -> None:
+def test_midnight_run_of_the_day_before_is_found() -> None:
     r = StraightLineRouter()
     daily = regular(1, LUZECH, CAHORS, time(23, 50))
     request = req(DOUELLE, CAHORS, date(2026, 5, 12), "arrive_by", time(0, 30), 30)
-    for horizon in [(date(2026, 5, 12), date(2026, 5, 20)), (date(2026, 5, 1), date(2026, 5, 11)),
-                    (date(2026, 6, 1), date(2026, 6, 30)), None]:
-        (c,) = both(r, [daily], request, horizon=horizon)
-        assert c.date == date(2026, 5, 11)
+    (c,) = both(r, [daily], request)
+    assert c.date == date(2026, 5, 11)
+
+
+@pytest.mark.parametrize("years", [0, 1, 5])
+def test_far_dates_cost_no_slow_path(years: int) -> None:
+    # No horizon: a run years ahead is one entry, filtered by weekday / date range and time.
+    r = StraightLineRouter()
+    daily = regular(1, LUZECH, CAHORS, time(7, 45), days=frozenset({1, 2, 3, 4, 5}), last=date(2033, 12, 31))
+    monday = MONDAY.replace(year=MONDAY.year + years)
+    monday -= timedelta(days=monday.isoweekday() - 1)
+    found = both(r, [daily], req(DOUELLE, CAHORS, monday, "arrive_by", time(8, 30), 30))
+    assert [c.date for c in found] == [monday]
+    assert both(r, [daily], req(DOUELLE, CAHORS, monday + timedelta(days=5), "arrive_by", time(8, 30), 30)) == []
 
 
 # -- daylight saving time ----------------------------------------------------------------------

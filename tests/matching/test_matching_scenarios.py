@@ -42,7 +42,7 @@ def request(rid: int, frm: str, to: str, day: date, mode: str = "arrive_by", at:
 
 @pytest.fixture(scope="module")
 def matcher() -> Matcher:
-    index = CorridorIndex(ROUTER, horizon=(date(2026, 1, 1), date(2026, 12, 31)))
+    index = CorridorIndex(ROUTER)
     index.bulk_load([LUZECH_CAHORS])
     return Matcher(ROUTER, index)
 
