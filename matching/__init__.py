@@ -8,6 +8,7 @@ the details:
 * :mod:`matching.router` / :mod:`matching.osrm` — road legs (straight line, OSRM);
 * :mod:`matching.model` — offers, recurrences, requests, candidates, local time rules;
 * :mod:`matching.rules` — the exact rules and the brute-force oracle;
+* :mod:`matching.tours` — runs already carrying passengers: insertion, re-ordering, shifts;
 * :mod:`matching.index` — the rtree corridor index (exact pre-filter);
 * :mod:`matching.matcher` — index + rules + ranking, and reverse matching.
 
@@ -27,13 +28,19 @@ from __future__ import annotations
 from .geo import EARTH_RADIUS_KM, Point, Projection, haversine_km
 from .index import CorridorIndex
 from .matcher import Matcher
-from .model import DEFAULT_TZ, Candidate, Offer, Recurrence, Request, band_for_detour, localize
+from .model import DEFAULT_TZ, Booked, Candidate, Offer, Recurrence, Request, Shift, Stop, band_for_detour, localize
 from .osrm import OSRMRouter
 from .router import Leg, Router, RouterError, SpeedBound, StraightLineRouter
 from .rules import brute_force_candidates
+from .tours import REORDER_MAX, TOUR_MAX_SHIFT_MIN
 
 __all__ = [
     "DEFAULT_TZ",
+    "REORDER_MAX",
+    "TOUR_MAX_SHIFT_MIN",
+    "Booked",
+    "Shift",
+    "Stop",
     "EARTH_RADIUS_KM",
     "Candidate",
     "CorridorIndex",

@@ -5,7 +5,7 @@ from sqlalchemy.orm import selectinload
 
 from lotocar.bookings import operations as bookings
 from lotocar.bookings.models import OfferDay
-from lotocar.candidates.reactions import reconcile_run
+from lotocar.candidates.reactions import apply_tour
 from lotocar.candidates.service import service
 from lotocar.contributions import operations as contributions
 from lotocar.core.phones import format_phone
@@ -73,7 +73,8 @@ def propose_candidate(request: TripRequest, offer_id: int, day, actor_id: int | 
     """Propose the booking only if that run of that trip is a candidate for the request now:
     decided with the trip locked, on the trip as it is in this transaction (a trip changed,
     paused or cancelled meanwhile is refused). Pickup, drop-off and detour are the
-    candidate's; the run's other passengers are checked again (their promise follows)."""
+    candidate's, inserted into the run's tour; the run's other passengers' pickup and drop-off
+    follow that tour in this transaction (announced when they moved)."""
     offer = lock_offer(offer_id)
     if offer is None:
         raise bookings.BookingError("Trajet inconnu.", "not_found", "offer_id")
@@ -91,5 +92,5 @@ def propose_candidate(request: TripRequest, offer_id: int, day, actor_id: int | 
     booking = bookings.propose(bookings.Proposal(
         request_id=request.id, offer_id=offer_id, day=day, pickup_at=cand.pickup_at,
         dropoff_at=cand.dropoff_at, detour_min=round(cand.detour_min, 1)), actor_id)
-    reconcile_run(offer, day, "Un passager de plus sur ce trajet.")
+    apply_tour(cand, "Un passager de plus sur ce trajet.")
     return booking

@@ -16,13 +16,13 @@ from datetime import date, datetime, timedelta
 from flask import Flask, current_app
 from sqlalchemy.orm import selectinload
 
-from matching import (CorridorIndex, Matcher, OSRMRouter, Point, Request, Router,
-                      StraightLineRouter)
+from matching import (TOUR_MAX_SHIFT_MIN, Booked, CorridorIndex, Matcher, OSRMRouter, Point, Request,
+                      Router, StraightLineRouter)
 from matching import Candidate as MatchCandidate
 from matching import Offer as MatchOffer
 
 from lotocar.core import clock
-from lotocar.bookings.models import SEAT_HOLDING, Booking, BookingStatus
+from lotocar.bookings.models import LIVE, SEAT_HOLDING, Booking, BookingStatus
 from lotocar.core import tx
 from lotocar.core.counters import read as read_counter
 from lotocar.core.timeutil import to_local
@@ -100,10 +100,12 @@ class MatchingService:
             # otherwise another process wrote in between: the next query rebuilds
 
     def evaluate(self, request: TripRequest, offer: Offer, day: date,
-                 free_seats_of: list[Booking] = ()) -> MatchCandidate | None:
+                 free_seats_of: list[Booking] = (), booked: list[Booked] | None = None,
+                 max_shift_min: float | None = TOUR_MAX_SHIFT_MIN) -> MatchCandidate | None:
         """The exact candidate of one run of one trip, as the trip is in this transaction
         (no index: used under the trip's lock, to decide a proposal or a reconciliation).
-        The seats of `free_seats_of` count as free."""
+        The seats of `free_seats_of` count as free. `booked` is the run's tour (None: the
+        run's live bookings in the database, this request's own left out)."""
         if offer.status != OfferStatus.ACTIVE:
             return None
         seats = seats_taken()
@@ -111,8 +113,13 @@ class MatchingService:
             key = (booking.offer_id, booking.occurrence_date)
             if key in seats:
                 seats[key] = max(0, seats[key] - booking.seats)
+        if booked is None:
+            tours = run_tours(day, exclude_request=request.id, offer_id=offer.id)
+        else:
+            tours = {(offer.id, day): booked} if booked else {}
         with self._lock:
-            pairs = self._reverse.requests_for_offer(to_match_offer(offer), [to_match_request(request)], seats)
+            pairs = self._reverse.requests_for_offer(to_match_offer(offer), [to_match_request(request)], seats,
+                                                     tours=tours, max_shift_min=max_shift_min)
         for _req, cand in pairs:
             if cand.date == day:
                 return cand
@@ -140,8 +147,10 @@ class MatchingService:
             if key in seats:
                 seats[key] = max(0, seats[key] - booking.seats)
         travelled = travelled_with(request.passenger_id)
+        tours = run_tours(clock.today_local() - timedelta(days=1), exclude_request=request.id,
+                          exclude_bookings={b.id for b in ignore_bookings})
         with self._lock:
-            return matcher.candidates(match_request, seats, travelled)
+            return matcher.candidates(match_request, seats, travelled, tours)
 
     def open_requests_for(self, offers: list[Offer]) -> dict[int, list[int]]:
         """For each offer, the ids of the open requests it can serve (reverse matching)."""
@@ -152,6 +161,7 @@ class MatchingService:
             return {o.id: [] for o in offers}
         now = clock.now_local()
         seats = seats_taken()
+        tours = run_tours(clock.today_local() - timedelta(days=1))
         matcher = self._reverse
         result: dict[int, list[int]] = {}
         for offer in offers:
@@ -159,7 +169,7 @@ class MatchingService:
                 result[offer.id] = []
                 continue
             with self._lock:
-                pairs = matcher.requests_for_offer(to_match_offer(offer), match_requests, seats)
+                pairs = matcher.requests_for_offer(to_match_offer(offer), match_requests, seats, tours=tours)
             result[offer.id] = [req.id for req, cand in pairs if cand.pickup_at > now]
         return result
 
@@ -204,6 +214,36 @@ def to_match_request(request: TripRequest) -> Request:
         time=local.time().replace(tzinfo=None, second=0, microsecond=0),
         flexibility_min=request.flexibility_min, seats=request.seats,
     )
+
+
+def booked_of(booking: Booking) -> Booked | None:
+    """The matcher's view of a booking on its run's tour (None without promised times)."""
+    if booking.pickup_at is None or booking.dropoff_at is None:
+        return None
+    return Booked(booking_id=booking.id, request=to_match_request(booking.request),
+                  pickup_at=to_local(booking.pickup_at), dropoff_at=to_local(booking.dropoff_at),
+                  name=booking.request.passenger.first_name)
+
+
+def run_tours(since: date, *, exclude_request: int | None = None, exclude_bookings: set[int] = frozenset(),
+              offer_id: int | None = None) -> dict[tuple[int, date], list[Booked]]:
+    """The passengers on each run from `since` on: the live bookings (proposed, accepted,
+    confirmed) with their promised pickup and drop-off, oldest first."""
+    query = (db.select(Booking).options(selectinload(Booking.request).selectinload(TripRequest.passenger))
+             .where(Booking.status.in_(LIVE), Booking.occurrence_date >= since)
+             .order_by(Booking.created_at, Booking.id))
+    if offer_id is not None:
+        query = query.where(Booking.offer_id == offer_id)
+    if exclude_request is not None:
+        query = query.where(Booking.request_id != exclude_request)
+    out: dict[tuple[int, date], list[Booked]] = {}
+    for booking in db.session.scalars(query):
+        if booking.id in exclude_bookings:
+            continue
+        item = booked_of(booking)
+        if item is not None:
+            out.setdefault((booking.offer_id, booking.occurrence_date), []).append(item)
+    return out
 
 
 def seats_taken() -> dict[tuple[int, date], int]:

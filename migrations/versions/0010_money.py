@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = '0010_money'
-down_revision = '0005_privacy'
+down_revision = '0006_promise_version'
 branch_labels = None
 depends_on = None
 
