@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy.orm import selectinload
 
 from lotocar.bookings import operations as bookings
-from lotocar.bookings.models import OfferDay
+from lotocar.bookings.models import Booking, OfferDay
 from lotocar.candidates.reactions import apply_tour
 from lotocar.candidates.service import service
 from lotocar.contributions import operations as contributions
@@ -31,6 +31,7 @@ def ranked_candidates(request: TripRequest) -> dict:
         db.select(Driver).options(selectinload(Driver.user), selectinload(Driver.home))
         .where(Driver.id.in_({c.driver_id for c in found})))} if found else {}
     quotes = contributions.quotes_for_drivers(request, {c.driver_id for c in found}) if found else {}
+    on_board = _booked_places({s.booking_id for c in found for s in c.stops if s.booking_id is not None})
     items = []
     for rank, cand in enumerate(found, start=1):
         offer, driver = offers[cand.offer_id], drivers[cand.driver_id]
@@ -49,19 +50,48 @@ def ranked_candidates(request: TripRequest) -> dict:
             "pickup_at": _iso(cand.pickup_at),
             "dropoff_at": _iso(cand.dropoff_at),
             "detour_minutes": round(cand.detour_min, 1),
+            "added_detour_minutes": round(cand.detour_min, 1),
+            "total_detour_minutes": round(cand.total_detour_min, 1),
+            "max_detour_minutes": offer.max_detour_min,
+            "stops": [_stop_json(stop, request, on_board) for stop in cand.stops],
+            "shifts": [{"booking_id": sh.booking_id, "passenger_first_name": sh.name,
+                        "pickup_before": _iso(sh.pickup_before), "pickup_after": _iso(sh.pickup_after),
+                        "dropoff_before": _iso(sh.dropoff_before), "dropoff_after": _iso(sh.dropoff_after)}
+                       for sh in cand.shifts],
             "detour_km": round(cand.detour_km, 1),
             "band": cand.band,
             "seats_left": cand.seats_left,
             "already_travelled": cand.already_travelled,
             "declined_before": cand.driver_id in declined,
             "reasons": list(cand.reasons),
-            "route": [list(offer.point("origin")), list(offer.point("destination"))],
+            # the whole tour in stop order, for the map: driver's origin, every stop, destination
+            "route": [list(offer.point("origin"))] + [[s.point.lat, s.point.lon] for s in cand.stops]
+                     + [list(offer.point("destination"))],
             "contribution_eur": quote.eur,
             "contribution_basis": quote.basis,
             "contribution_label": quote.label_fr,
             "passenger_km": round(quote.km, 1),
         })
     return {"request_id": request.id, "count": len(items), "candidates": items}
+
+
+def _booked_places(booking_ids: set[int]) -> dict[int, TripRequest]:
+    if not booking_ids:
+        return {}
+    rows = db.session.execute(
+        db.select(Booking.id, TripRequest).join(TripRequest, TripRequest.id == Booking.request_id)
+        .options(selectinload(TripRequest.origin), selectinload(TripRequest.destination))
+        .where(Booking.id.in_(booking_ids))).all()
+    return {bid: req for bid, req in rows}
+
+
+def _stop_json(stop, request: TripRequest, on_board: dict[int, TripRequest]) -> dict:
+    """One stop of the tour: whose, where (commune) and when."""
+    owner = request if stop.booking_id is None else on_board[stop.booking_id]
+    commune = owner.origin if stop.kind == "pickup" else owner.destination
+    return {"kind": stop.kind, "booking_id": stop.booking_id,
+            "passenger_first_name": owner.passenger.first_name, "commune": commune.name,
+            "at": _iso(stop.at), "lat": stop.point.lat, "lon": stop.point.lon}
 
 
 def serving_counts(offers: list[Offer]) -> dict[int, int]:

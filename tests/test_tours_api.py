@@ -1,0 +1,84 @@
+"""Issue #12, end to end through the API on the real lines: Luzech → Cahors (3 seats, 15 min),
+Douelle → Cahors booked and confirmed. A second passenger whose detour fits alone but not
+with the first one gets no candidate from that run; one that fits gets it with the first
+passenger's shift, and once booked the first passenger's SMS states her new pickup."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from lotocar.bookings.models import Booking
+from lotocar.core.timeutil import format_time_fr, to_local
+from lotocar.extensions import db
+from tests.api_support import assert_conforms
+from tests.factories import MONDAY
+from tests.promise_world import (LUZECH, assert_promises_true, book, changed_rows, last_promise_sms,
+                                 make_passenger, make_request, make_trip, states)
+
+BOISSIERES, CRAYSSAC = "46032", "46080"
+
+
+def _minute(iso: str) -> str:
+    return datetime.fromisoformat(iso).strftime("%H:%M")
+
+
+def test_second_passenger_is_inserted_into_the_tour(app, api, make_driver):
+    driver = make_driver()
+    offer = make_trip(driver, seats=3, detour=15)
+    # Boissières alone: 13 min of detour, within 15 ...
+    lone = make_request(make_passenger(), origin=BOISSIERES)
+    alone = api.get(f"/api/v1/requests/{lone.id}/candidates").get_json()["candidates"]
+    assert [(c["offer_id"], c["shifts"], c["total_detour_minutes"] == c["added_detour_minutes"]) for c in alone] \
+        == [(offer.id, [], True)] and 12 < alone[0]["detour_minutes"] <= 15
+
+    first = book(offer, make_request(make_passenger()))  # Douelle → Cahors, confirmed
+    marie_before = to_local(first.pickup_at)
+
+    # ... but with the Douelle stop the whole tour is 17 min over the bare route: no candidate
+    got = api.get(f"/api/v1/requests/{lone.id}/candidates")
+    assert_conforms(got)
+    assert [c for c in got.get_json()["candidates"] if c["offer_id"] == offer.id] == []
+
+    # Crayssac fits: picked up before Douelle, Douelle's pickup moves (within 10 min)
+    second = make_request(make_passenger(), origin=CRAYSSAC)
+    got = api.get(f"/api/v1/requests/{second.id}/candidates")
+    assert_conforms(got)
+    (cand,) = [c for c in got.get_json()["candidates"] if c["offer_id"] == offer.id]
+    assert 4 <= cand["added_detour_minutes"] <= 7 and cand["added_detour_minutes"] == cand["detour_minutes"]
+    assert cand["added_detour_minutes"] < cand["total_detour_minutes"] + 1e-9 <= 15 + 1e-9
+    assert [(s["kind"], s["booking_id"], s["commune"]) for s in cand["stops"]] == [
+        ("pickup", None, "Crayssac"), ("pickup", first.id, "Douelle"),
+        ("dropoff", first.id, "Cahors"), ("dropoff", None, "Cahors")]
+    times = [s["at"] for s in cand["stops"]]
+    assert times == sorted(times)
+    (shift,) = cand["shifts"]
+    assert shift["booking_id"] == first.id
+    assert _minute(shift["pickup_before"]) == format_time_fr(marie_before)
+    moved = datetime.fromisoformat(shift["pickup_after"]) - datetime.fromisoformat(shift["pickup_before"])
+    assert 4 * 60 <= moved.total_seconds() <= 10 * 60
+    assert any(r.startswith("Détour ajouté ") and "/ 15)" in r for r in cand["reasons"])
+    assert cand["route"][0] == list(offer.point("origin")) and len(cand["route"]) == 6
+
+    made = api.post("/api/v1/bookings", {"request_id": second.id, "offer_id": offer.id, "date": MONDAY.isoformat()})
+    assert made.status_code == 201, made.get_json()
+    assert (made.get_json()["pickup_at"][:16], made.get_json()["detour_minutes"]) == \
+        (cand["pickup_at"][:16], cand["detour_minutes"])
+
+    db.session.expire_all()
+    first = db.session.get(Booking, first.id)
+    assert _minute(shift["pickup_after"]) == format_time_fr(to_local(first.pickup_at)) != format_time_fr(marie_before)
+    assert first.promise_version == 1
+    told = {m.recipient: m for m in changed_rows(first.id)}
+    assert set(told) == {"passenger", "driver"}
+    assert format_time_fr(to_local(first.pickup_at)) in told["passenger"].body
+    assert states(last_promise_sms(first), first)
+    assert_promises_true([offer.id])
+
+    # the Crayssac passenger's proposal is declined: the tour shrinks, Douelle is told 07:4x again
+    declined = api.post(f"/api/v1/bookings/{made.get_json()['id']}/decline")
+    assert declined.status_code == 200, declined.get_json()
+    db.session.expire_all()
+    first = db.session.get(Booking, first.id)
+    assert format_time_fr(to_local(first.pickup_at)) == format_time_fr(marie_before)
+    assert first.promise_version == 2 and states(last_promise_sms(first), first)
+    assert_promises_true([offer.id])
+    assert offer.origin_insee == LUZECH
