@@ -35,7 +35,6 @@ request per run), else from ``router.leg``.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -175,6 +174,26 @@ def _insertions(base: list[Code], new: int) -> list[list[Code]]:
     return out
 
 
+def _every_order(k: int):
+    """Every sequence of the 2k stops with each pickup before its drop-off (no pruning)."""
+    state = [0] * k
+    seq: list[Code] = []
+
+    def go():
+        if len(seq) == 2 * k:
+            yield list(seq)
+            return
+        for j in range(k):
+            if state[j] < 2:
+                seq.append((j, state[j]))
+                state[j] += 1
+                yield from go()
+                state[j] -= 1
+                seq.pop()
+
+    return go()
+
+
 def _search(problem: _Problem) -> Plan | None:
     """Depth-first search over every order (pickup before drop-off), pruned on the rules."""
     k = problem.k
@@ -254,9 +273,7 @@ def brute_force_tour(
     if problem.k == 0:
         return None
     if len(booked) <= REORDER_MAX:
-        stops = [(j, s) for j in range(problem.k) for s in (0, 1)]
-        seqs = (list(p) for p in itertools.permutations(stops)
-                if all(p.index((j, 0)) < p.index((j, 1)) for j in range(problem.k)))
+        seqs = _every_order(problem.k)
     else:
         seqs = iter(_insertions(base, problem.n) if new is not None else [base])
     best = None
