@@ -4,11 +4,15 @@ with the first one gets no candidate from that run; one that fits gets it with t
 passenger's shift, and once booked the first passenger's SMS states her new pickup."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from lotocar.bookings.models import Booking
 from lotocar.core.timeutil import format_time_fr, to_local
 from lotocar.extensions import db
+from lotocar.notifications.gsm import normalize
+from lotocar.notifications.models import SmsMessage
+from tests.conftest import login_as
 from tests.api_support import assert_conforms
 from tests.factories import MONDAY
 from tests.promise_world import (LUZECH, assert_promises_true, book, changed_rows, last_promise_sms,
@@ -21,7 +25,7 @@ def _minute(iso: str) -> str:
     return datetime.fromisoformat(iso).strftime("%H:%M")
 
 
-def test_second_passenger_is_inserted_into_the_tour(app, api, make_driver):
+def test_second_passenger_is_inserted_into_the_tour(app, api, client, make_driver):
     driver = make_driver()
     offer = make_trip(driver, seats=3, detour=15)
     # Boissières alone: 13 min of detour, within 15 ...
@@ -72,6 +76,19 @@ def test_second_passenger_is_inserted_into_the_tour(app, api, make_driver):
     assert format_time_fr(to_local(first.pickup_at)) in told["passenger"].body
     assert states(last_promise_sms(first), first)
     assert_promises_true([offer.id])
+    # the driver's SMS and page list the run's stops in order with their times
+    proposal = db.session.scalar(db.select(SmsMessage).where(
+        SmsMessage.booking_id == made.get_json()["id"], SmsMessage.recipient == "driver",
+        SmsMessage.kind == "proposal"))
+    stops_text = ", ".join(f"{_minute(s['at'])} {'prendre' if s['kind'] == 'pickup' else 'déposer'} "
+                           f"{s['passenger_first_name']} à {s['commune']}" for s in cand["stops"][:2])
+    assert normalize(" Arrêts : " + stops_text) in proposal.body, proposal.body
+    assert normalize("déposer Odette et Odette à Cahors.") in proposal.body
+    login_as(client, driver)
+    page = client.get("/mes-trajets/").get_data(as_text=True)
+    listed = re.findall(r"<strong>(\d\d:\d\d)</strong> (prendre|déposer) Odette à (\w+)", page)
+    assert listed == [(_minute(s["at"]), "prendre" if s["kind"] == "pickup" else "déposer", s["commune"])
+                      for s in cand["stops"]]
 
     # the Crayssac passenger's proposal is declined: the tour shrinks, Douelle is told 07:4x again
     declined = api.post(f"/api/v1/bookings/{made.get_json()['id']}/decline")

@@ -119,8 +119,8 @@ def propose_candidate(request: TripRequest, offer_id: int, day, actor_id: int | 
         raise bookings.BookingError(
             "Ce trajet ne peut pas (ou plus) prendre ce passager ce jour-là : choisissez dans la liste.",
             "not_a_candidate", "offer_id")
-    booking = bookings.propose(bookings.Proposal(
+    # the others' new times first, so the driver's proposal SMS lists the whole tour as it will be
+    apply_tour(cand, "Un passager de plus sur ce trajet.")
+    return bookings.propose(bookings.Proposal(
         request_id=request.id, offer_id=offer_id, day=day, pickup_at=cand.pickup_at,
         dropoff_at=cand.dropoff_at, detour_min=round(cand.detour_min, 1)), actor_id)
-    apply_tour(cand, "Un passager de plus sur ce trajet.")
-    return booking
