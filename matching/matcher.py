@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from .model import Booked, Candidate, Offer, Request
 from .router import Leg, Router
-from .tours import TOUR_MAX_SHIFT_MIN
+from .tours import TOUR_MAX_SHIFT_MIN, LegTable
 from .rules import (
     EMPTY_IDS,
     EMPTY_SEATS,
@@ -63,6 +63,17 @@ class Matcher:
         router = self.router
         ctx = RequestContext(request, router, seats_taken, travelled_with, tours, max_shift_min)
         p, d = request.pickup, request.dropoff
+        if tours and getattr(router, "table", None) is not None:
+            # every leg of the tour checks of this request in one table call (OSRM: one HTTP request)
+            points: list = [p, d]
+            for rec, t0, _ in hits:
+                on_run = tours.get((rec.offer.id, t0.date()))
+                if on_run:
+                    points += [rec.offer.origin, rec.offer.destination]
+                    for b in on_run:
+                        points += [b.request.pickup, b.request.dropoff]
+            if len(points) > 2:
+                ctx.router = LegTable(router, points)
         legs: dict[int, tuple[Leg, Leg]] = {}
         out: list[Candidate] = []
         for rec, t0, t0_s in hits:

@@ -139,6 +139,27 @@ def leg_matrix(router: Router, points: Sequence[Point]) -> list[list[Leg]]:
     return [[router.leg(a, b) for b in points] for a in points]
 
 
+class LegTable:
+    """Legs fetched beforehand in one ``table`` call (the matcher does it once per request for
+    every run with passengers it checks); a pair not fetched falls back on the router."""
+
+    __slots__ = ("router", "legs")
+
+    def __init__(self, router: Router, points: Sequence[Point]) -> None:
+        self.router = router
+        pts = list(dict.fromkeys(points))
+        matrix = leg_matrix(router, pts)
+        self.legs: dict[tuple[Point, Point], Leg] = {
+            (a, b): matrix[i][j] for i, a in enumerate(pts) for j, b in enumerate(pts)}
+
+    def leg(self, a: Point, b: Point) -> Leg:
+        hit = self.legs.get((a, b))
+        return hit if hit is not None else self.router.leg(a, b)
+
+    def table(self, sources: Sequence[Point], destinations: Sequence[Point]) -> list[list[Leg]]:
+        return [[self.leg(a, b) for b in destinations] for a in sources]
+
+
 def check_sequence(problem: _Problem, codes: Sequence[Code]) -> Plan | None:
     """Times of ``codes`` driven in order from O, then D; None if a rule fails."""
     legs = problem.legs
