@@ -110,6 +110,7 @@ def load_config(instance_path: str) -> dict[str, object]:
         "OSRM_URL": os.environ.get("OSRM_URL", ""),
         "OSRM_TIMEOUT_S": _float("OSRM_TIMEOUT_S", 2.0),
         "MATCHING_HORIZON_DAYS": _int("MATCHING_HORIZON_DAYS", 42),
+        "TOUR_MAX_SHIFT_MIN": _float("TOUR_MAX_SHIFT_MIN", 10.0),
         "PRIVACY_RETENTION_MONTHS": _int("PRIVACY_RETENTION_MONTHS", 24),
         # Cost participation (lotocar.contributions): suggested amount per ride, in euros.
         "CONTRIBUTION_ENABLED": _bool("CONTRIBUTION_ENABLED", True),

@@ -26,6 +26,18 @@ sequence key, so every implementation picks the same one). The **added** detour 
 time minus the time of the current order (never below 0); the **total** detour is that
 time minus ``m(O, D)``.
 
+**Why the corridor index needs no change.** The index keeps a run when the request's ``p``
+and ``d`` lie in the ellipse of the *bare* route with the driver's whole detour budget
+(:mod:`matching.index`). On a feasible tour O -> ... -> p -> ... -> d -> ... -> D the
+tour's time is at most ``m(O, D) + max_detour``; by the triangle inequality the straight
+line O-p is no longer than the chain of legs before ``p`` (and likewise p-d and d-D), so
+``|Op| + |pd| + |dD|`` is bounded by the same ``total`` as for a lone passenger, and the
+pickup / drop-off offsets obey the same time bounds. This needs the router's
+:class:`~matching.router.SpeedBound` to hold for chains of legs, which it does for the
+straight-line router (``snap_km = 0``) and for OSRM (snapping moves only the ends of a
+chain: consecutive legs meet at the same snapped stop). The index stays a filter, never an
+approximation: the exact check here does the rest.
+
 Two implementations share :func:`check_sequence`: :func:`plan_tour` (depth-first search
 with pruning, used by the matcher) and :func:`brute_force_tour` (the oracle: every
 permutation, or every pair of insertion positions, checked in full). Legs come from one

@@ -25,7 +25,7 @@ def _minute(iso: str) -> str:
     return datetime.fromisoformat(iso).strftime("%H:%M")
 
 
-def test_second_passenger_is_inserted_into_the_tour(app, api, client, make_driver):
+def test_second_passenger_is_inserted_into_the_tour(app, api, client, staff, make_driver):
     driver = make_driver()
     offer = make_trip(driver, seats=3, detour=15)
     # Boissières alone: 13 min of detour, within 15 ...
@@ -34,7 +34,10 @@ def test_second_passenger_is_inserted_into_the_tour(app, api, client, make_drive
     assert [(c["offer_id"], c["shifts"], c["total_detour_minutes"] == c["added_detour_minutes"]) for c in alone] \
         == [(offer.id, [], True)] and 12 < alone[0]["detour_minutes"] <= 15
 
-    first = book(offer, make_request(make_passenger()))  # Douelle → Cahors, confirmed
+    marie = make_passenger()
+    marie.first_name = "Marie"
+    db.session.commit()
+    first = book(offer, make_request(marie))  # Douelle → Cahors, confirmed
     marie_before = to_local(first.pickup_at)
 
     # ... but with the Douelle stop the whole tour is 17 min over the bare route: no candidate
@@ -61,6 +64,17 @@ def test_second_passenger_is_inserted_into_the_tour(app, api, client, make_drive
     assert 4 * 60 <= moved.total_seconds() <= 10 * 60
     assert any(r.startswith("Détour ajouté ") and "/ 15)" in r for r in cand["reasons"])
     assert cand["route"][0] == list(offer.point("origin")) and len(cand["route"]) == 6
+    assert [s["lat"] for s in cand["stops"]] == [p[0] for p in cand["route"][1:-1]]  # the map: stop order
+
+    # the operator's candidates list says the same
+    login_as(client, staff["operator"])
+    page = client.get(f"/console/demandes/{second.id}").get_data(as_text=True)
+    total = round(cand["total_detour_minutes"])
+    assert f"Détour ajouté {round(cand['added_detour_minutes'])} min (total {total} / 15)" in page
+    assert f"Marie : {_minute(shift['pickup_before'])} → {_minute(shift['pickup_after'])}" in page
+    listed = re.findall(r"<li>(\d\d:\d\d) (prise en charge|dépose) de (?:<strong>)?(\w+)(?:</strong>)? \((\w+)\)</li>", page)
+    assert listed == [(_minute(s["at"]), "prise en charge" if s["kind"] == "pickup" else "dépose",
+                       s["passenger_first_name"], s["commune"]) for s in cand["stops"]]
 
     made = api.post("/api/v1/bookings", {"request_id": second.id, "offer_id": offer.id, "date": MONDAY.isoformat()})
     assert made.status_code == 201, made.get_json()
@@ -83,12 +97,12 @@ def test_second_passenger_is_inserted_into_the_tour(app, api, client, make_drive
     stops_text = ", ".join(f"{_minute(s['at'])} {'prendre' if s['kind'] == 'pickup' else 'déposer'} "
                            f"{s['passenger_first_name']} à {s['commune']}" for s in cand["stops"][:2])
     assert normalize(" Arrêts : " + stops_text) in proposal.body, proposal.body
-    assert normalize("déposer Odette et Odette à Cahors.") in proposal.body
+    assert normalize("déposer Marie et Odette à Cahors.") in proposal.body
     login_as(client, driver)
     page = client.get("/mes-trajets/").get_data(as_text=True)
-    listed = re.findall(r"<strong>(\d\d:\d\d)</strong> (prendre|déposer) Odette à (\w+)", page)
-    assert listed == [(_minute(s["at"]), "prendre" if s["kind"] == "pickup" else "déposer", s["commune"])
-                      for s in cand["stops"]]
+    listed = re.findall(r"<strong>(\d\d:\d\d)</strong> (prendre|déposer) (\w+) à (\w+)", page)
+    assert listed == [(_minute(s["at"]), "prendre" if s["kind"] == "pickup" else "déposer",
+                       s["passenger_first_name"], s["commune"]) for s in cand["stops"]]
 
     # the Crayssac passenger's proposal is declined: the tour shrinks, Douelle is told 07:4x again
     declined = api.post(f"/api/v1/bookings/{made.get_json()['id']}/decline")

@@ -28,7 +28,7 @@ from contextvars import ContextVar
 
 from flask import Flask
 
-from matching import TOUR_MAX_SHIFT_MIN, Booked
+from matching import Booked
 from matching.tours import describe, plan_tour
 
 from lotocar.bookings import operations as bookings
@@ -134,7 +134,7 @@ def recompute_run(offer: Offer, day, cause: str = _ONE_LESS) -> bool:
     t0_s = runs[0][1]
     found = plan_tour(router, match_offer.origin, match_offer.destination, t0_s, booked, None,
                       router.leg(match_offer.origin, match_offer.destination), match_offer.max_detour_min,
-                      TOUR_MAX_SHIFT_MIN)
+                      service().max_shift_min)
     if found is None:
         return False
     _stops, _shifts, times = describe(found[0], booked, None, t0_s, match_offer.tz)

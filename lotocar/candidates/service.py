@@ -48,8 +48,11 @@ def make_router(config) -> Router:
 
 
 class MatchingService:
-    def __init__(self, router: Router, horizon_days: int = HORIZON_DAYS) -> None:
+    def __init__(self, router: Router, horizon_days: int = HORIZON_DAYS,
+                 max_shift_min: float = TOUR_MAX_SHIFT_MIN) -> None:
         self.router = router
+        # how far a booked passenger's pickup may move when another one joins her run
+        self.max_shift_min = max_shift_min
         self.horizon_days = horizon_days
         self._lock = threading.RLock()
         self._index: CorridorIndex | None = None
@@ -101,13 +104,16 @@ class MatchingService:
 
     def evaluate(self, request: TripRequest, offer: Offer, day: date,
                  free_seats_of: list[Booking] = (), booked: list[Booked] | None = None,
-                 max_shift_min: float | None = TOUR_MAX_SHIFT_MIN) -> MatchCandidate | None:
+                 max_shift_min: float | None | bool = True) -> MatchCandidate | None:
         """The exact candidate of one run of one trip, as the trip is in this transaction
         (no index: used under the trip's lock, to decide a proposal or a reconciliation).
         The seats of `free_seats_of` count as free. `booked` is the run's tour (None: the
-        run's live bookings in the database, this request's own left out)."""
+        run's live bookings in the database, this request's own left out). `max_shift_min`:
+        True = the configured TOUR_MAX_SHIFT_MIN, None = no bound (a trip change)."""
         if offer.status != OfferStatus.ACTIVE:
             return None
+        if max_shift_min is True:
+            max_shift_min = self.max_shift_min
         seats = seats_taken()
         for booking in free_seats_of:
             key = (booking.offer_id, booking.occurrence_date)
@@ -150,7 +156,7 @@ class MatchingService:
         tours = run_tours(clock.today_local() - timedelta(days=1), exclude_request=request.id,
                           exclude_bookings={b.id for b in ignore_bookings})
         with self._lock:
-            return matcher.candidates(match_request, seats, travelled, tours)
+            return matcher.candidates(match_request, seats, travelled, tours, self.max_shift_min)
 
     def open_requests_for(self, offers: list[Offer]) -> dict[int, list[int]]:
         """For each offer, the ids of the open requests it can serve (reverse matching)."""
@@ -169,7 +175,8 @@ class MatchingService:
                 result[offer.id] = []
                 continue
             with self._lock:
-                pairs = matcher.requests_for_offer(to_match_offer(offer), match_requests, seats, tours=tours)
+                pairs = matcher.requests_for_offer(to_match_offer(offer), match_requests, seats, tours=tours,
+                                                   max_shift_min=self.max_shift_min)
             result[offer.id] = [req.id for req, cand in pairs if cand.pickup_at > now]
         return result
 
@@ -264,7 +271,8 @@ def travelled_with(passenger_id: int) -> set[int]:
 
 
 def init_app(app: Flask) -> None:
-    service = MatchingService(make_router(app.config), app.config.get("MATCHING_HORIZON_DAYS", HORIZON_DAYS))
+    service = MatchingService(make_router(app.config), app.config.get("MATCHING_HORIZON_DAYS", HORIZON_DAYS),
+                              app.config.get("TOUR_MAX_SHIFT_MIN", TOUR_MAX_SHIFT_MIN))
     app.extensions["matching"] = service
 
 
