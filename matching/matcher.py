@@ -63,8 +63,9 @@ class Matcher:
         router = self.router
         ctx = RequestContext(request, router, seats_taken, travelled_with, tours, max_shift_min)
         p, d = request.pickup, request.dropoff
-        if tours and getattr(router, "table", None) is not None:
-            # every leg of the tour checks of this request in one table call (OSRM: one HTTP request)
+        if tours and getattr(router, "prefers_table", False):
+            # every leg of the tour checks of this request in one table call (OSRM: one HTTP
+            # request); a local router computes each run's few legs directly instead
             points: list = [p, d]
             for rec, t0, _ in hits:
                 on_run = tours.get((rec.offer.id, t0.date()))
