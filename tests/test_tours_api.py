@@ -113,3 +113,38 @@ def test_second_passenger_is_inserted_into_the_tour(app, api, client, staff, mak
     assert first.promise_version == 2 and states(last_promise_sms(first), first)
     assert_promises_true([offer.id])
     assert offer.origin_insee == LUZECH
+
+
+def test_a_passenger_cancelling_shrinks_the_tour_and_done_moves_nobody(app, api, travel, make_driver):
+    """Two confirmed on one run (Crayssac picked up before Douelle): the Crayssac passenger
+    cancels, the tour is recomputed and the Douelle passenger is told her earlier pickup; on
+    the day, marking a ride done never moves the others."""
+    driver = make_driver()
+    offer = make_trip(driver, seats=3, detour=15)
+    first = book(offer, make_request(make_passenger()))
+    alone_at = to_local(first.pickup_at)
+    second = book(offer, make_request(make_passenger(), origin=CRAYSSAC))
+    db.session.expire_all()
+    first = db.session.get(Booking, first.id)
+    moved_at = to_local(first.pickup_at)
+    assert moved_at > alone_at and first.promise_version == 1
+    assert to_local(second.pickup_at) < moved_at
+    assert_promises_true([offer.id])
+
+    cancelled = api.post(f"/api/v1/bookings/{second.id}/cancel", {"reason": "Rendez-vous annulé"})
+    assert cancelled.status_code == 200, cancelled.get_json()
+    db.session.expire_all()
+    first = db.session.get(Booking, first.id)
+    assert format_time_fr(to_local(first.pickup_at)) == format_time_fr(alone_at)
+    assert first.promise_version == 2 and states(last_promise_sms(first), first)
+    assert_promises_true([offer.id])
+
+    third = book(offer, make_request(make_passenger(), origin=CRAYSSAC))
+    db.session.expire_all()
+    first = db.session.get(Booking, first.id)
+    version = first.promise_version
+    travel(datetime.combine(MONDAY, datetime.min.time()).replace(hour=9, tzinfo=to_local(first.pickup_at).tzinfo))
+    done = api.post(f"/api/v1/bookings/{third.id}/done")
+    assert done.status_code == 200, done.get_json()
+    db.session.expire_all()
+    assert db.session.get(Booking, first.id).promise_version == version

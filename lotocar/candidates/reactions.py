@@ -32,7 +32,7 @@ from matching import Booked
 from matching.tours import describe, plan_tour
 
 from lotocar.bookings import operations as bookings
-from lotocar.bookings.models import LIVE, Booking
+from lotocar.bookings.models import LIVE, Booking, BookingStatus
 from lotocar.bookings.signals import booking_changed
 from lotocar.candidates.service import booked_of, refresh_after_commit, service, to_match_request
 from lotocar.core import clock
@@ -52,6 +52,8 @@ _REASONS = {
 _NO_LONGER_FITS = "Le trajet du conducteur a changé : la réservation ne convient plus."
 _MOVED = "Trajet du conducteur modifié."
 _ONE_LESS = "Un passager en moins sur ce trajet."
+_LEAVES = frozenset({BookingStatus.DECLINED, BookingStatus.CANCELLED_BY_PASSENGER,
+                     BookingStatus.CANCELLED_BY_DRIVER, BookingStatus.CANCELLED_BY_OPERATOR})
 _reconciling: ContextVar[bool] = ContextVar("tour_reconciling", default=False)
 
 
@@ -131,7 +133,9 @@ def recompute_run(offer: Offer, day, cause: str = _ONE_LESS) -> bool:
     if not runs:
         return False
     router = service().router
-    t0_s = runs[0][1]
+    t0, t0_s = runs[0]
+    if t0 <= clock.now_local():
+        return False  # the driver is on the road: the times told stand
     found = plan_tour(router, match_offer.origin, match_offer.destination, t0_s, booked, None,
                       router.leg(match_offer.origin, match_offer.destination), match_offer.max_detour_min,
                       service().max_shift_min)
@@ -146,8 +150,8 @@ def recompute_run(offer: Offer, day, cause: str = _ONE_LESS) -> bool:
 
 def on_booking_changed(sender, booking: Booking, old=None, new=None, **_: object) -> None:
     """A passenger leaves a run (declined, cancelled): its tour is recomputed."""
-    if _reconciling.get() or old not in LIVE or new in LIVE:
-        return
+    if _reconciling.get() or old not in LIVE or new not in _LEAVES:
+        return  # "done" and "no-show" happen on the road: the others' times stand
     offer = db.session.get(Offer, booking.offer_id)
     if offer is not None and booking.occurrence_date >= clock.today_local():
         recompute_run(offer, booking.occurrence_date)
