@@ -40,9 +40,11 @@ approximation: the exact check here does the rest.
 
 Two implementations share :func:`check_sequence`: :func:`plan_tour` (depth-first search
 with pruning, used by the matcher) and :func:`brute_force_tour` (the oracle: every
-permutation, or every pair of insertion positions, checked in full). Legs come from one
-``router.table`` call over the run's points when the router has one (OSRM: one HTTP
-request per run), else from ``router.leg``.
+permutation, or every pair of insertion positions, checked in full). The oracle takes the
+run's legs from one ``router.table`` call when the router has one, else from ``router.leg``;
+the search fetches them lazily from the router it is given — for OSRM the matcher hands it
+a :class:`LegTable` filled by one ``table`` call per request, so both read the same numbers
+(a router's ``table`` must agree with its ``leg`` when it does not set ``prefers_table``).
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ class Plan:
 class _Problem:
     """Points, legs and constraints of one run (booked passengers + optional new one)."""
 
-    __slots__ = ("points", "legs", "n", "k", "lo", "hi", "arrive_by", "promised", "max_shift", "budget", "od")
+    __slots__ = ("points", "legs", "router", "n", "k", "lo", "hi", "arrive_by", "promised", "max_shift",
+                 "budget", "od")
 
     def __init__(
         self,
@@ -94,6 +97,7 @@ class _Problem:
         od: Leg,
         max_detour_min: float,
         max_shift_min: float | None,
+        lazy: bool = False,
     ) -> None:
         passengers: list[Request] = [b.request for b in booked]
         if new is not None:
@@ -104,7 +108,10 @@ class _Problem:
         for r in passengers:
             pts += [r.pickup, r.dropoff]
         self.points = pts
-        self.legs = leg_matrix(router, pts)
+        self.router = router
+        # lazy (the pruned search): legs computed when first needed; else the whole matrix at once
+        self.legs: list[list[Leg | None]] = (
+            [[None] * len(pts) for _ in pts] if lazy else leg_matrix(router, pts))  # type: ignore[assignment]
         self.lo: list[float] = []
         self.hi: list[float] = []
         self.arrive_by: list[bool] = []
@@ -119,6 +126,13 @@ class _Problem:
         self.max_shift = max_shift_min
         self.od = od.minutes
         self.budget = max_detour_min
+
+    def leg(self, i: int, j: int) -> Leg:
+        row = self.legs[i]
+        got = row[j]
+        if got is None:
+            got = row[j] = self.router.leg(self.points[i], self.points[j])
+        return got
 
     def point_of(self, code: Code) -> int:
         return 2 + 2 * code[0] + code[1]
@@ -174,21 +188,21 @@ class LegTable:
 
 def check_sequence(problem: _Problem, codes: Sequence[Code]) -> Plan | None:
     """Times of ``codes`` driven in order from O, then D; None if a rule fails."""
-    legs = problem.legs
+    leg_of = problem.leg
     cur = 0
     t = 0.0
     km = 0.0
     times: list[float] = []
     for code in codes:
         nxt = problem.point_of(code)
-        leg = legs[cur][nxt]
+        leg = leg_of(cur, nxt)
         t += leg.minutes
         km += leg.km
         if not problem.stop_ok(code, t):
             return None
         times.append(t)
         cur = nxt
-    leg = legs[cur][1]
+    leg = leg_of(cur, 1)
     total = t + leg.minutes
     if total - problem.od > problem.budget + EPS:
         return None
@@ -230,7 +244,7 @@ def _every_order(k: int):
 def _search(problem: _Problem) -> Plan | None:
     """Depth-first search over every order (pickup before drop-off), pruned on the rules."""
     k = problem.k
-    legs = problem.legs
+    leg_of = problem.leg
     limit = problem.od + problem.budget + EPS + _PRUNE_MARGIN
     best: list[Plan | None] = [None]
     codes: list[Code] = []
@@ -239,7 +253,7 @@ def _search(problem: _Problem) -> Plan | None:
 
     def go(cur: int, t: float, km: float, left: int) -> None:
         if left == 0:
-            leg = legs[cur][1]
+            leg = leg_of(cur, 1)
             total = t + leg.minutes
             if total - problem.od <= problem.budget + EPS:
                 plan = Plan(tuple(codes), tuple(times), total, km + leg.km)
@@ -252,7 +266,7 @@ def _search(problem: _Problem) -> Plan | None:
                 continue
             code = (j, s)
             nxt = 2 + 2 * j + s
-            leg = legs[cur][nxt]
+            leg = leg_of(cur, nxt)
             tt = t + leg.minutes
             if tt > limit or not problem.stop_ok(code, tt):
                 continue
@@ -276,8 +290,9 @@ def plan_tour(
 
     The current order's plan is computed without rules (it is what the driver does now)
     and serves as the baseline of the added detour; it is None for a run without
-    passengers when ``new`` is None."""
-    problem = _Problem(router, origin, destination, t0_s, booked, new, od, max_detour_min, max_shift_min)
+    passengers when ``new`` is None. Legs are fetched lazily, as the search needs them."""
+    problem = _Problem(router, origin, destination, t0_s, booked, new, od, max_detour_min, max_shift_min,
+                       lazy=True)
     base = problem.base_order(booked)
     if problem.k == 0:
         return None
@@ -322,16 +337,17 @@ def brute_force_tour(
 def _baseline(problem: _Problem, base: list[Code]) -> Plan | None:
     if not base:
         return None
-    legs = problem.legs
     cur, t, km = 0, 0.0, 0.0
     times = []
     for code in base:
         nxt = problem.point_of(code)
-        t += legs[cur][nxt].minutes
-        km += legs[cur][nxt].km
+        leg = problem.leg(cur, nxt)
+        t += leg.minutes
+        km += leg.km
         times.append(t)
         cur = nxt
-    return Plan(tuple(base), tuple(times), t + legs[cur][1].minutes, km + legs[cur][1].km)
+    last = problem.leg(cur, 1)
+    return Plan(tuple(base), tuple(times), t + last.minutes, km + last.km)
 
 
 def describe(
