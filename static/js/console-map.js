@@ -17,7 +17,8 @@
   var lines = routes.map(function (r) {
     var path = r;
     path.forEach(function (p) { bounds.extend(p); });
-    return L.polyline(path, { color: "#6a6af4", weight: 2, opacity: 0.35, dashArray: "4 4" }).addTo(map);
+    // smoothFactor 0: never simplify a stop away from the tour
+    return L.polyline(path, { color: "#6a6af4", weight: 2, opacity: 0.35, dashArray: "4 4", smoothFactor: 0 }).addTo(map);
   });
   L.polyline([pickup, dropoff], { color: "#000091", weight: 4 }).addTo(map);
   L.circleMarker(pickup, { radius: 9, color: "#000091", fillColor: "#18753c", fillOpacity: 1 })
