@@ -47,8 +47,11 @@ def time_window(request: Request, max_trip: float, tzs: Sequence[str]) -> tuple[
 
 
 def _exact(router, offers: Sequence[Offer], records: Sequence[OfferRecord], pairs, request: Request,
-           seats: Mapping[tuple[int, date], int], travelled: AbstractSet[int]) -> list[Candidate]:
-    ctx = RequestContext(request, router, seats, travelled)
+           seats: Mapping[tuple[int, date], int], travelled: AbstractSet[int],
+           tours: Mapping = {}) -> list[Candidate]:
+    # the same exact check as the index, tours included (a run's booked passengers): the
+    # bare-route prefilter stays valid for a tour by the triangle inequality
+    ctx = RequestContext(request, router, seats, travelled, tours)
     out = []
     for i, day in pairs:
         offer, rec = offers[i], records[i]
@@ -87,7 +90,7 @@ class NumpyScan:
         return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(h)))
 
     def candidates(self, request: Request, seats: Mapping[tuple[int, date], int] = {},
-                   travelled: AbstractSet[int] = frozenset()) -> list[Candidate]:
+                   travelled: AbstractSet[int] = frozenset(), tours: Mapping = {}) -> list[Candidate]:
         if request.pickup == request.dropoff or not self.offers:
             return []
         plat, plon = math.radians(request.pickup.lat), math.radians(request.pickup.lon)
@@ -103,7 +106,7 @@ class NumpyScan:
             m = (ok & (self.first <= day) & (self.last >= day) & ((self.wmask >> ((day + 3) % 7)) & 1).astype(bool)
                  & (self.minute <= hi - base) & (self.minute + self.trip_max >= lo - base))
             pairs.extend((int(i), day) for i in np.flatnonzero(m))
-        return _exact(self.router, self.offers, self.records, pairs, request, seats, travelled)
+        return _exact(self.router, self.offers, self.records, pairs, request, seats, travelled, tours)
 
 
 def _ellipse_wkt(rec: OfferRecord, n: int = 32) -> str:
@@ -151,7 +154,7 @@ class PostgisScan:
         self.cur = cur
 
     def candidates(self, request: Request, seats: Mapping[tuple[int, date], int] = {},
-                   travelled: AbstractSet[int] = frozenset()) -> list[Candidate]:
+                   travelled: AbstractSet[int] = frozenset(), tours: Mapping = {}) -> list[Candidate]:
         if request.pickup == request.dropoff or not self.offers:
             return []
         px, py = self.proj.project(request.pickup)
@@ -166,7 +169,7 @@ class PostgisScan:
             args += [day, px, py, qx, qy, day, day, (day + 3) % 7, hi - base, lo - base]
         self.cur.execute(" UNION ALL ".join(parts), args)
         pairs = [(i, day) for i, day in self.cur.fetchall()]
-        return _exact(self.router, self.offers, self.records, pairs, request, seats, travelled)
+        return _exact(self.router, self.offers, self.records, pairs, request, seats, travelled, tours)
 
     def close(self) -> None:
         self.cur.execute("DROP TABLE IF EXISTS bench_offers")

@@ -10,7 +10,11 @@ Data (fixed seed): communes from ``communes_lot.csv``; drivers' origins and pass
 pick-ups weighted by population; destinations mostly Cahors, Figeac, Gourdon, Souillac
 and Saint-Céré, some random; regular trips (mostly Mon–Fri) expanded over a 4-week
 horizon that crosses the March 2026 DST change, plus one-off trips; departures
-06:30–19:00, accepted detours 0–20 min; some seats already taken.
+06:30–19:00, accepted detours 0–20 min; some seats already taken. Booked passengers
+(issue #12, a separate random stream so the rest of the data is unchanged): about 30 % of
+the runs carry one passenger and 10 % two, each inserted into the run's tour by
+``matching.tours.plan_tour`` with a window around her times, so requests meeting those
+runs go through the tour check (insertion, re-ordering, shift bound).
 
 Measured: index build time and its resident memory (RSS growth over the build),
 per-request latency of the indexed matcher (index query + exact check + ranking), and on
@@ -44,6 +48,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from bench.baselines import NumpyScan, PostgisScan  # noqa: E402
 from matching import (  # noqa: E402
+    Booked,
     Candidate,
     CorridorIndex,
     Matcher,
@@ -54,6 +59,8 @@ from matching import (  # noqa: E402
     StraightLineRouter,
     brute_force_candidates,
 )
+from matching.model import epoch_to_local  # noqa: E402
+from matching.tours import describe, plan_tour  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CSV_CANDIDATES = (
@@ -224,6 +231,65 @@ class Generator:
                     taken[(offer.id, d)] = self.rng.randint(1, max(1, offer.seats))
         return taken
 
+    def tours(self, offers: Sequence[Offer], router: StraightLineRouter, seats: dict[tuple[int, date], int],
+              seed: int) -> dict[tuple[int, date], list[Booked]]:
+        """Passengers already on ~30 % (one) and ~10 % (two) of the runs; `seats` follows."""
+        rng = random.Random(seed * 1000 + 12)
+        h0, h1 = self.horizon
+        out: dict[tuple[int, date], list[Booked]] = {}
+        bid = 0
+        for offer in offers:
+            od = router.leg(offer.origin, offer.destination)
+            for t0, t0_s in offer.runs(h0, h1):
+                u = rng.random()
+                want = 1 if u < 0.30 else 2 if u < 0.40 else 0
+                want = min(want, offer.seats)
+                booked: list[Booked] = []
+                for _ in range(want):
+                    bid += 1
+                    made = self._booked(rng, offer, t0_s, od, booked, router, bid)
+                    if made is not None:
+                        booked = made
+                if booked:
+                    key = (offer.id, t0.date())
+                    out[key] = booked
+                    seats[key] = min(offer.seats, max(seats.get(key, 0), len(booked)))
+        return out
+
+    @staticmethod
+    def _booked(rng: random.Random, offer: Offer, t0_s: float, od, booked: list[Booked],
+                router: StraightLineRouter, bid: int) -> list[Booked] | None:
+        o, d = offer.origin, offer.destination
+        f1 = rng.uniform(0.0, 0.7)
+        f2 = 1.0 if rng.random() < 0.7 else rng.uniform(f1 + 0.1, 1.0)
+
+        def along(f: float) -> Point:
+            return Point(o.lat + (d.lat - o.lat) * f + rng.uniform(-0.01, 0.01),
+                         o.lon + (d.lon - o.lon) * f + rng.uniform(-0.014, 0.014))
+
+        p, q = along(f1), along(f2)
+        start = epoch_to_local(t0_s, offer.tz)
+        wide = Request(bid, bid, p, q, start.date(), "leave_after",
+                       start.time().replace(tzinfo=None, second=0, microsecond=0), 600)
+        found = plan_tour(router, o, d, t0_s, booked, wide, od, offer.max_detour_min)
+        if found is None:
+            return None
+        stops, _shifts, times = describe(found[0], booked, wide, t0_s, offer.tz)
+        pickup = next(s.at for s in stops if s.booking_id is None and s.kind == "pickup")
+        dropoff = next(s.at for s in stops if s.booking_id is None and s.kind == "dropoff")
+        if rng.random() < 0.5:
+            at = (pickup - timedelta(minutes=rng.randint(0, 10))).replace(second=0, microsecond=0)
+            real = Request(bid, bid, p, q, at.date(), "leave_after", at.time().replace(tzinfo=None),
+                           rng.choice((15, 30, 45)))
+        else:
+            at = (dropoff + timedelta(minutes=rng.randint(1, 15))).replace(second=0, microsecond=0)
+            real = Request(bid, bid, p, q, at.date(), "arrive_by", at.time().replace(tzinfo=None),
+                           rng.choice((30, 60, 90)))
+        moved = [Booked(b.booking_id, b.request, *times[b.booking_id]) for b in booked]
+        if moved and plan_tour(router, o, d, t0_s, moved, None, od, offer.max_detour_min) is None:
+            return None  # a passenger already on board would leave her window
+        return moved + [Booked(bid, real, pickup, dropoff)]
+
     def travelled(self, requests: Sequence[Request], offers: Sequence[Offer]) -> dict[int, frozenset[int]]:
         drivers = sorted({o.driver_id for o in offers})
         out: dict[int, frozenset[int]] = {}
@@ -239,7 +305,9 @@ def fingerprint(c: Candidate) -> tuple[object, ...]:
     return (
         c.offer_id, c.driver_id, c.date, c.departure_at.timestamp(), c.pickup_at.timestamp(),
         c.dropoff_at.timestamp(), c.detour_min, c.detour_km, c.seats_left, c.band,
-        c.already_travelled, c.score, c.reasons,
+        c.already_travelled, c.score, c.reasons, c.total_detour_min,
+        tuple((s.kind, s.booking_id, s.point, s.at.timestamp()) for s in c.stops),
+        tuple((s.booking_id, s.pickup_after.timestamp(), s.dropoff_after.timestamp()) for s in c.shifts),
     )
 
 
@@ -259,13 +327,13 @@ def rss_mb() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
-def timed(fn, requests, seats, travelled) -> tuple[list[float], dict[int, list[Candidate]]]:
+def timed(fn, requests, seats, travelled, tours=None) -> tuple[list[float], dict[int, list[Candidate]]]:
     lat: list[float] = []
     out: dict[int, list[Candidate]] = {}
     for r in requests:
         tw = travelled.get(r.passenger_id, frozenset())
         t = clock.perf_counter()
-        out[r.id] = fn(r, seats, tw)
+        out[r.id] = fn(r, seats, tw) if tours is None else fn(r, seats, tw, tours)
         lat.append((clock.perf_counter() - t) * 1000.0)
     return lat, out
 
@@ -319,6 +387,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     seats = gen.seats_taken(offers)
     travelled = gen.travelled(requests, offers)
+    t = clock.perf_counter()
+    tours = gen.tours(offers, router, seats, args.seed)
+    runs_total = len(index)
+    two = sum(1 for v in tours.values() if len(v) >= 2)
+    print(f"tours: {len(tours)} runs carry booked passengers ({len(tours) - two} one, {two} two) of "
+          f"{runs_total} ({len(tours) / max(1, runs_total):.0%}; generated in {clock.perf_counter() - t:.2f} s)")
     matcher = Matcher(router, index)
 
     lat_ms: list[float] = []
@@ -330,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in requests:
         tw = travelled.get(r.passenger_id, frozenset())
         t, c = clock.perf_counter(), clock.process_time()
-        res = matcher.candidates(r, seats, tw)
+        res = matcher.candidates(r, seats, tw, tours)
         lat_ms.append((clock.perf_counter() - t) * 1000.0)
         cpu_ms.append((clock.process_time() - c) * 1000.0)
         results[r.id] = res
@@ -338,9 +412,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p95 = pct(lat_ms, 0.95)
     n_cands = sum(len(v) for v in results.values())
     served = sum(1 for v in results.values() if v)
+    on_tours = sum(1 for v in results.values() for c in v if (c.offer_id, c.date) in tours)
     print(f"indexed: p50 {p50:.3f} ms, p95 {p95:.3f} ms, max {max(lat_ms):.3f} ms over {len(requests)} "
           f"requests; {n_hits / len(requests):.1f} index hits and {n_cands / len(requests):.2f} "
-          f"candidates per request; {served} requests served ({served / len(requests):.0%})")
+          f"candidates per request; {served} requests served ({served / len(requests):.0%}); "
+          f"{on_tours} candidates on runs with passengers")
     print(f"indexed, CPU time: p50 {pct(cpu_ms, 0.50):.3f} ms, p95 {pct(cpu_ms, 0.95):.3f} ms")
 
     k = max(1, min(args.oracle_sample, len(requests)))
@@ -352,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in sample:
         tw = travelled.get(r.passenger_id, frozenset())
         t = clock.perf_counter()
-        oracle = brute_force_candidates(offers, r, router, seats, tw)
+        oracle = brute_force_candidates(offers, r, router, seats, tw, tours)
         scan_ms.append((clock.perf_counter() - t) * 1000.0)
         got = results[r.id]
         keys = {(c.offer_id, c.departure_at.timestamp()) for c in got}
@@ -364,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t = clock.perf_counter()
     numpy_scan = NumpyScan(router, offers)
     print(f"numpy baseline: arrays precomputed in {clock.perf_counter() - t:.2f} s")
-    np_ms, np_results = timed(numpy_scan.candidates, requests, seats, travelled)
+    np_ms, np_results = timed(numpy_scan.candidates, requests, seats, travelled, tours)
     np_p50 = pct(np_ms, 0.50)
     for r in requests:
         if [fingerprint(c) for c in np_results[r.id]] != [fingerprint(c) for c in results[r.id]]:
@@ -382,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             kp = max(1, min(args.postgis_sample, len(requests)))
             pg_sample = [requests[int(i * len(requests) / kp)] for i in range(kp)]
-            pg_ms, pg_results = timed(pg.candidates, pg_sample, seats, travelled)
+            pg_ms, pg_results = timed(pg.candidates, pg_sample, seats, travelled, tours)
         finally:
             pg.close()
         for r in pg_sample:
@@ -407,7 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"RESULT offer_days={args.offer_days} trips={len(index)} requests={len(requests)} build_s={build_s:.3f} "
         f"rss_mb={index_mb:.0f} p50_ms={p50:.3f} p95_ms={p95:.3f} vs_numpy={vs_numpy:.1f}x "
-        f"vs_postgis={vs_postgis_s} recall={recall:.3f}"
+        f"vs_postgis={vs_postgis_s} recall={recall:.3f} tours={len(tours)}"
     )
     return 0 if identical and found == expected else 1
 

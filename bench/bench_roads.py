@@ -121,8 +121,7 @@ def random_trips(rng: random.Random, palette: list[Point], n_offers: int, n_requ
 def compare_routers(road, offers, requests, days) -> tuple[int, int, int, int]:
     """(requests whose candidates differ, candidates only by road, only by line, road candidates);
     checks the indexed matcher against the oracle for the road router."""
-    horizon = (days[0] - timedelta(days=1), days[1] + timedelta(days=1))
-    r_index, s_index = CorridorIndex(road, horizon=horizon), CorridorIndex(STRAIGHT, horizon=horizon)
+    r_index, s_index = CorridorIndex(road), CorridorIndex(STRAIGHT)  # one entry per trip, no horizon
     r_index.bulk_load(offers)
     s_index.bulk_load(offers)
     by_road, by_line = Matcher(road, r_index), Matcher(STRAIGHT, s_index)

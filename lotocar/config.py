@@ -147,6 +147,7 @@ def load_config(instance_path: str) -> dict[str, object]:
         "ROADS_CACHE_SIZE": _int("ROADS_CACHE_SIZE", 200_000),
         "OSM2PGROUTING": os.environ.get("OSM2PGROUTING", "osm2pgrouting"),
         "OSMIUM": os.environ.get("OSMIUM", "osmium"),
+        "TOUR_MAX_SHIFT_MIN": _float("TOUR_MAX_SHIFT_MIN", 10.0),
         "PRIVACY_RETENTION_MONTHS": _int("PRIVACY_RETENTION_MONTHS", 24),
         # Cost participation (lotocar.contributions): suggested amount per ride, in euros.
         "CONTRIBUTION_ENABLED": _bool("CONTRIBUTION_ENABLED", True),

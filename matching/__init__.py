@@ -9,6 +9,7 @@ the details:
 * :mod:`matching.matrix` — place-to-place legs from a precomputed matrix in memory;
 * :mod:`matching.model` — offers, recurrences, requests, candidates, local time rules;
 * :mod:`matching.rules` — the exact rules and the brute-force oracle;
+* :mod:`matching.tours` — runs already carrying passengers: insertion, re-ordering, shifts;
 * :mod:`matching.index` — the rtree corridor index (exact pre-filter);
 * :mod:`matching.matcher` — index + rules + ranking, and reverse matching.
 
@@ -29,13 +30,19 @@ from .geo import EARTH_RADIUS_KM, Point, Projection, haversine_km
 from .index import CorridorIndex
 from .matcher import Matcher
 from .matrix import MatrixRouter
-from .model import DEFAULT_TZ, Candidate, Offer, Recurrence, Request, band_for_detour, localize
+from .model import DEFAULT_TZ, Booked, Candidate, Offer, Recurrence, Request, Shift, Stop, band_for_detour, localize
 from .osrm import OSRMRouter
 from .router import Leg, Router, RouterError, SpeedBound, StraightLineRouter
 from .rules import brute_force_candidates
+from .tours import REORDER_MAX, TOUR_MAX_SHIFT_MIN
 
 __all__ = [
     "DEFAULT_TZ",
+    "REORDER_MAX",
+    "TOUR_MAX_SHIFT_MIN",
+    "Booked",
+    "Shift",
+    "Stop",
     "EARTH_RADIUS_KM",
     "Candidate",
     "CorridorIndex",

@@ -8,11 +8,15 @@ from datetime import date
 from collections.abc import Set as AbstractSet
 
 from .index import CorridorIndex, OfferRecord
-from .model import Candidate, Offer, Request
+from collections.abc import Sequence
+
+from .model import Booked, Candidate, Offer, Request
 from .router import Leg, Router
+from .tours import TOUR_MAX_SHIFT_MIN, LegTable
 from .rules import (
     EMPTY_IDS,
     EMPTY_SEATS,
+    EMPTY_TOURS,
     RequestContext,
     evaluate,
     occurrence_date_range,
@@ -40,11 +44,16 @@ class Matcher:
         request: Request,
         seats_taken: Mapping[tuple[int, date], int] = EMPTY_SEATS,
         travelled_with: AbstractSet[int] = EMPTY_IDS,
+        tours: Mapping[tuple[int, date], Sequence[Booked]] = EMPTY_TOURS,
+        max_shift_min: float | None = TOUR_MAX_SHIFT_MIN,
     ) -> list[Candidate]:
         """Ranked candidates (best first) for ``request``.
 
         ``seats_taken`` maps (offer id, local date of the run) to booked seats;
-        ``travelled_with`` holds the driver ids this passenger already travelled with.
+        ``travelled_with`` holds the driver ids this passenger already travelled with;
+        ``tours`` maps (offer id, local date) to the passengers already on that run (see
+        :mod:`matching.tours`; the index query is the same: every stop of a feasible tour
+        lies in the bare route's ellipse, the exact check does the rest).
         """
         if request.pickup == request.dropoff:
             return []
@@ -52,8 +61,20 @@ class Matcher:
         if not hits:
             return []
         router = self.router
-        ctx = RequestContext(request, router, seats_taken, travelled_with)
+        ctx = RequestContext(request, router, seats_taken, travelled_with, tours, max_shift_min)
         p, d = request.pickup, request.dropoff
+        if tours and getattr(router, "prefers_table", False):
+            # every leg of the tour checks of this request in one table call (OSRM: one HTTP
+            # request); a local router computes each run's few legs directly instead
+            points: list = [p, d]
+            for rec, t0, _ in hits:
+                on_run = tours.get((rec.offer.id, t0.date()))
+                if on_run:
+                    points += [rec.offer.origin, rec.offer.destination]
+                    for b in on_run:
+                        points += [b.request.pickup, b.request.dropoff]
+            if len(points) > 2:
+                ctx.router = LegTable(router, points)
         legs: dict[int, tuple[Leg, Leg]] = {}
         out: list[Candidate] = []
         for rec, t0, t0_s in hits:
@@ -72,6 +93,8 @@ class Matcher:
         open_requests: Iterable[Request],
         seats_taken: Mapping[tuple[int, date], int] = EMPTY_SEATS,
         travelled_with_by_passenger: Mapping[int, AbstractSet[int]] = _EMPTY_TRAVELLED,
+        tours: Mapping[tuple[int, date], Sequence[Booked]] = EMPTY_TOURS,
+        max_shift_min: float | None = TOUR_MAX_SHIFT_MIN,
     ) -> list[tuple[Request, Candidate]]:
         """Reverse matching: which open requests can ``offer`` serve?
 
@@ -93,7 +116,8 @@ class Matcher:
             if not rec.in_ellipse(px, py, qx, qy, math.hypot(qx - px, qy - py)):
                 continue
             ctx = RequestContext(
-                request, router, seats_taken, travelled_with_by_passenger.get(request.passenger_id, EMPTY_IDS)
+                request, router, seats_taken, travelled_with_by_passenger.get(request.passenger_id, EMPTY_IDS),
+                tours, max_shift_min,
             )
             first, last = occurrence_date_range(offer, ctx, trip_max)
             runs = offer.runs(first, last)

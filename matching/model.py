@@ -215,7 +215,13 @@ class Candidate:
 
     ``date`` is the local date of the occurrence (key of ``seats_taken``), which may be
     the day before the request's date around midnight. ``seats_left`` is the number of
-    free seats on that occurrence before booking this request. ``score`` is the sort
+    free seats on that occurrence before booking this request. On a run that already
+    carries passengers (see :mod:`matching.tours`) ``detour_min`` is the detour this
+    passenger *adds* for the driver, ``total_detour_min`` the whole tour's detour,
+    ``stops`` the tour in order, ``shifts`` the booked passengers whose times move and
+    ``new_times`` every booked passenger's (booking id, pickup, drop-off) on the tour; on an
+    empty run ``total_detour_min == detour_min`` and the others hold the new passenger's
+    two stops / nothing. ``score`` is the sort
     key: (detour rounded to 0.1 min, time-fit penalty in minutes, not already travelled
     together, departure as UTC epoch seconds, offer id).
     """
@@ -233,6 +239,63 @@ class Candidate:
     already_travelled: bool
     score: tuple[float, float, bool, float, int] = field(repr=False)
     reasons: tuple[str, ...] = ()
+    total_detour_min: float = 0.0
+    stops: tuple[Stop, ...] = ()
+    shifts: tuple[Shift, ...] = ()
+    new_times: tuple[tuple[int, datetime, datetime], ...] = ()
+
+    @property
+    def added_detour_min(self) -> float:
+        """The driver's added detour (same as ``detour_min``)."""
+        return self.detour_min
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    """A passenger already holding a seat on a run: her booking, her request (hence her
+    window and her points) and the pickup / drop-off she was promised (aware datetimes)."""
+
+    booking_id: int
+    request: Request
+    pickup_at: datetime
+    dropoff_at: datetime
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.pickup_at.tzinfo is None or self.dropoff_at.tzinfo is None:
+            raise ValueError("promised times must be aware datetimes")
+
+    @property
+    def pickup_s(self) -> float:
+        return self.pickup_at.timestamp()
+
+    @property
+    def dropoff_s(self) -> float:
+        return self.dropoff_at.timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """One stop of a tour: a pickup or a drop-off, of a booked passenger (``booking_id``)
+    or of the new one (``booking_id`` None), with its local time."""
+
+    kind: Literal["pickup", "dropoff"]
+    booking_id: int | None
+    point: Point
+    at: datetime
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Shift:
+    """A booked passenger whose pickup or drop-off minute moves: before -> after."""
+
+    booking_id: int
+    pickup_before: datetime
+    pickup_after: datetime
+    dropoff_before: datetime
+    dropoff_after: datetime
+    name: str = ""
 
 
 def epoch_to_local(seconds: float, tz: str) -> datetime:

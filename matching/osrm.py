@@ -30,8 +30,9 @@ ellipse is derived from ``(minutes(O, D) + max_detour) * max_speed_kmh / 60``.
 
 ``table()`` uses the ``/table`` service (one request for a whole matrix). OSRM rounds
 table values differently from ``/route``, so table results are returned as they are and
-never written into the ``leg()`` cache: the matcher only uses ``leg()``, which keeps the
-indexed search and the brute-force oracle on identical numbers.
+never written into the ``leg()`` cache. The matcher uses ``leg()`` for runs without
+passengers and ``table()`` for the legs of tours (runs with passengers, one call per
+request); the oracle does the same, so both stay on identical numbers.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ def _coord(p: Point) -> str:
 
 class OSRMRouter:
     """Router backed by an OSRM HTTP server (see module docstring for the policy)."""
+
+    # one /table request beats many /route requests: the matcher fetches the legs of a
+    # request's tour checks (runs with passengers, issue #12) in one table call
+    prefers_table = True
 
     def __init__(
         self,

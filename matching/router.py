@@ -9,6 +9,12 @@ promising that, for every pair of points::
 i.e. the router never "travels" faster than ``max_kmh`` as the crow flies (up to a
 per-leg additive ``snap_km``, for engines that snap points onto the road network).
 Routers without a bound still work with the index: it then filters on time only.
+
+The bound must also hold for a *chain* of legs a -> b -> ... -> z (the tours of
+:mod:`matching.tours`): ``haversine_km(a, z) <= snap_km + max_kmh * (sum of minutes) / 60``.
+A constant-speed router satisfies it by the triangle inequality; a road engine that snaps
+points onto the network does too, since consecutive legs meet at the same snapped stop and
+only the two ends of the chain are displaced.
 """
 
 from __future__ import annotations

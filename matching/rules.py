@@ -1,7 +1,7 @@
 """The matching rules (one implementation shared by the index path and the oracle).
 
-An occurrence of an offer leaving at ``t0`` serves a request when, along the route
-O -> p -> d -> D computed by the router:
+An occurrence (run) of an offer leaving at ``t0`` **without passengers** serves a request
+when, along the route O -> p -> d -> D computed by the router:
 
 * ``detour = m(O,p) + m(p,d) + m(d,D) - m(O,D) <= max_detour_min`` (+ 1e-9);
 * ``pickup_at = t0 + m(O,p)`` (``leave_after``) or ``dropoff_at = pickup_at + m(p,d)``
@@ -12,6 +12,14 @@ Any occurrence whose pick-up or drop-off can fall in the window is considered, w
 its date: a run leaving at 23:50 the day before (or just after midnight the day after, for
 a late ``leave_after`` window) is a valid candidate, keyed by its own local date. Times
 are compared as UTC epoch seconds relative to ``t0``, so the 1e-9 tolerance is meaningful.
+
+A run **with passengers** (``tours[(offer.id, local date)]``, a sequence of
+:class:`~matching.model.Booked`) is one tour: the new pickup and drop-off must be
+inserted into the run's stop sequence under the rules of :mod:`matching.tours` (whole
+tour's detour within ``max_detour_min``, every window met, booked pickups moved by at
+most ``max_shift_min``); the least added time wins and the candidate's ``detour_min`` is
+the detour this passenger adds. The matcher uses :func:`matching.tours.plan_tour`, the
+oracle :func:`matching.tours.brute_force_tour` (every insertion / every order).
 """
 
 from __future__ import annotations
@@ -21,14 +29,18 @@ from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from collections.abc import Set as AbstractSet
 
-from .model import Candidate, Offer, Request, band_for_detour, epoch_to_local, hhmm, minutes_label
+from collections.abc import Sequence
+
+from .model import Booked, Candidate, Offer, Request, Stop, band_for_detour, epoch_to_local, hhmm, minutes_label
 from .router import Leg, Router
+from .tours import TOUR_MAX_SHIFT_MIN, brute_force_tour, describe, plan_tour
 
 EPS: float = 1e-9
 """Tolerance (minutes) on detour and window bounds."""
 
 EMPTY_SEATS: Mapping[tuple[int, date], int] = MappingProxyType({})
 EMPTY_IDS: frozenset[int] = frozenset()
+EMPTY_TOURS: Mapping[tuple[int, date], Sequence[Booked]] = MappingProxyType({})
 
 
 class RequestContext:
@@ -36,6 +48,7 @@ class RequestContext:
 
     __slots__ = (
         "request", "ws", "we", "t", "arrive_by", "pd", "seats_taken", "travelled_with", "tz", "t_label",
+        "router", "tours", "max_shift_min", "planner",
     )
 
     def __init__(
@@ -44,8 +57,15 @@ class RequestContext:
         router: Router,
         seats_taken: Mapping[tuple[int, date], int],
         travelled_with: AbstractSet[int],
+        tours: Mapping[tuple[int, date], Sequence[Booked]] = EMPTY_TOURS,
+        max_shift_min: float | None = TOUR_MAX_SHIFT_MIN,
+        oracle: bool = False,
     ) -> None:
         self.request = request
+        self.router = router
+        self.tours = tours
+        self.max_shift_min = max_shift_min
+        self.planner = brute_force_tour if oracle else plan_tour
         self.ws, self.we, self.t = request.window_s()
         self.arrive_by = request.mode == "arrive_by"
         self.pd: Leg = router.leg(request.pickup, request.dropoff)
@@ -62,6 +82,10 @@ def evaluate(
 
     ``op`` = leg O->p, ``dd`` = leg d->D, ``od`` = leg O->D. Returns the candidate or None.
     """
+    day = t0.date()
+    booked = ctx.tours.get((offer.id, day), ()) if ctx.tours else ()
+    if booked:
+        return _evaluate_tour(ctx, offer, t0, t0_s, od, booked)
     pd = ctx.pd
     detour_min = op.minutes + pd.minutes + dd.minutes - od.minutes
     if detour_min > offer.max_detour_min + EPS:
@@ -74,7 +98,6 @@ def evaluate(
     if x < lo - EPS or x > hi + EPS:
         return None
     request = ctx.request
-    day = t0.date()
     left = offer.seats - ctx.seats_taken.get((offer.id, day), 0)
     if left < request.seats:
         return None
@@ -86,6 +109,8 @@ def evaluate(
     pickup_s = t0_s + pickup_rel * 60.0
     dropoff_s = t0_s + dropoff_rel * 60.0
     tz = offer.tz
+    stops = (Stop("pickup", None, request.pickup, epoch_to_local(pickup_s, tz)),
+             Stop("dropoff", None, request.dropoff, epoch_to_local(dropoff_s, tz)))
     score = (round(detour_min, 1), penalty, not already, t0_s, offer.id)
     reasons: list[str] = []
     if detour_min < 0.5:
@@ -115,6 +140,72 @@ def evaluate(
         already_travelled=already,
         score=score,
         reasons=tuple(reasons),
+        total_detour_min=detour_min,
+        stops=stops,
+    )
+
+
+def _evaluate_tour(
+    ctx: RequestContext, offer: Offer, t0: datetime, t0_s: float, od: Leg, booked: Sequence[Booked]
+) -> Candidate | None:
+    """Exact check of a run that already carries ``booked`` passengers (one tour)."""
+    request = ctx.request
+    day = t0.date()
+    left = offer.seats - ctx.seats_taken.get((offer.id, day), 0)
+    if left < request.seats:
+        return None
+    found = ctx.planner(ctx.router, offer.origin, offer.destination, t0_s, booked, request, od,
+                        offer.max_detour_min, ctx.max_shift_min)
+    if found is None:
+        return None
+    plan, base = found
+    assert base is not None
+    n = len(booked)
+    pickup_rel = plan.times[plan.codes.index((n, 0))]
+    dropoff_rel = plan.times[plan.codes.index((n, 1))]
+    added = max(0.0, plan.total_min - base.total_min)
+    total = max(0.0, plan.total_min - od.minutes)
+    detour_km = max(0.0, plan.total_km - base.total_km)
+    t_rel = (ctx.t - t0_s) / 60.0
+    penalty = max(0.0, t_rel - dropoff_rel) if ctx.arrive_by else max(0.0, pickup_rel - t_rel)
+    already = offer.driver_id in ctx.travelled_with
+    pickup_s = t0_s + pickup_rel * 60.0
+    dropoff_s = t0_s + dropoff_rel * 60.0
+    tz = offer.tz
+    stops, shifts, times = describe(plan, booked, request, t0_s, tz)
+    score = (round(added, 1), penalty, not already, t0_s, offer.id)
+    reasons = [f"Détour ajouté {minutes_label(added)} min (total {minutes_label(total)} / {offer.max_detour_min})"]
+    if ctx.arrive_by:
+        reasons.append(f"Arrivée {hhmm(dropoff_s, ctx.tz)} (rendez-vous {ctx.t_label})")
+    else:
+        reasons.append(f"Prise en charge {hhmm(pickup_s, ctx.tz)} (à partir de {ctx.t_label})")
+    if day != request.date:
+        reasons.append(f"Départ le {day:%d/%m} à {hhmm(t0_s, tz)}")
+    reasons.append("1 passager déjà à bord" if n == 1 else f"{n} passagers déjà à bord")
+    for sh in shifts:
+        who = sh.name or f"Réservation {sh.booking_id}"
+        reasons.append(f"{who} : {hhmm(sh.pickup_before.timestamp(), tz)} → {hhmm(sh.pickup_after.timestamp(), tz)}")
+    if already:
+        reasons.append("Déjà voyagé ensemble")
+    reasons.append("1 place libre" if left == 1 else f"{left} places libres")
+    return Candidate(
+        offer_id=offer.id,
+        driver_id=offer.driver_id,
+        date=day,
+        departure_at=t0,
+        pickup_at=epoch_to_local(pickup_s, tz),
+        dropoff_at=epoch_to_local(dropoff_s, tz),
+        detour_min=added,
+        detour_km=detour_km,
+        seats_left=left,
+        band=band_for_detour(added),
+        already_travelled=already,
+        score=score,
+        reasons=tuple(reasons),
+        total_detour_min=total,
+        stops=stops,
+        shifts=shifts,
+        new_times=tuple((bid, p, d) for bid, (p, d) in times.items()),
     )
 
 
@@ -145,15 +236,18 @@ def brute_force_candidates(
     router: Router,
     seats_taken: Mapping[tuple[int, date], int] = EMPTY_SEATS,
     travelled_with: AbstractSet[int] = EMPTY_IDS,
+    tours: Mapping[tuple[int, date], Sequence[Booked]] = EMPTY_TOURS,
+    max_shift_min: float | None = TOUR_MAX_SHIFT_MIN,
 ) -> list[Candidate]:
     """The oracle: linear scan of every offer and every run near the request's window.
 
-    No index, no pruning beyond the obvious date range; same rules and ordering as
-    :meth:`matching.Matcher.candidates`.
+    No index, no pruning beyond the obvious date range; runs with passengers are checked
+    by :func:`matching.tours.brute_force_tour` (every insertion, every order for at most
+    four booked passengers). Same rules and ordering as :meth:`matching.Matcher.candidates`.
     """
     if request.pickup == request.dropoff:
         return []
-    ctx = RequestContext(request, router, seats_taken, travelled_with)
+    ctx = RequestContext(request, router, seats_taken, travelled_with, tours, max_shift_min, oracle=True)
     out: list[Candidate] = []
     for offer in offers:
         od = router.leg(offer.origin, offer.destination)

@@ -5,6 +5,7 @@ Screenshots at phone and desktop widths go to test-artifacts/screenshots/.
 """
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
@@ -127,5 +128,45 @@ def test_operator_console_candidates_and_map(live_server, browser, make_driver):
     page.wait_for_url(re.compile(r"/console/reservations/\d+$"))
     assert "Proposée au conducteur" in page.content()
     shot(page, "console-booking-desktop")
+    assert errors == []
+    context.close()
+
+
+def test_console_map_draws_the_tour_in_stop_order(live_server, browser, make_driver):
+    """Issue #12: a run already carrying a passenger; the map's highlighted line goes through
+    the driver's start, every stop of the tour in order, then his destination."""
+    from lotocar.auth.models import Role
+    from lotocar.auth.operations import create_staff
+    from tests.promise_world import book, make_passenger, make_request, make_trip
+
+    create_staff("op@lotocar.fr", "Sophie", "Martin", Role.OPERATOR, password="motdepasse-solide")
+    db.session.commit()
+    offer = make_trip(make_driver("Nathalie", "Rességuier"), seats=3, detour=15)
+    book(offer, make_request(make_passenger()))  # Douelle → Cahors
+    req = make_request(make_passenger(), origin="46080")  # Crayssac, picked up first
+    context = browser.new_context(viewport=DESKTOP, locale="fr-FR")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(live_server + "/connexion/equipe")
+    page.fill("#email", "op@lotocar.fr")
+    page.fill("#password", "motdepasse-solide")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/console/$"))
+    page.goto(live_server + f"/console/demandes/{req.id}")
+    assert page.locator(".candidate").count() == 1
+    text = page.inner_text(".candidate")
+    assert re.search(r"Détour ajouté \d+ min \(total \d+ / 15\)", text)
+    assert re.search(r"Odette : \d\d:\d\d → \d\d:\d\d", text)
+    page.wait_for_selector("#map path.leaflet-interactive", state="attached")
+    # the focused candidate's tour: Luzech, Crayssac, Douelle, Cahors twice (both drop-offs),
+    # Cahors (the driver's destination), every vertex drawn (no simplification)
+    (route,) = json.loads(page.get_attribute("#map", "data-routes"))
+    assert len(route) == 6 and route[1] == [req.origin.lat, req.origin.lon]
+    vertices = page.eval_on_selector_all(
+        "#map path.leaflet-interactive[stroke-width='4'][stroke='#000091']",
+        "els => els.map(e => (e.getAttribute('d').match(/[ML]/g) || []).length)")
+    assert len(route) in vertices, vertices
+    shot(page, "console-request-tour-desktop")
     assert errors == []
     context.close()

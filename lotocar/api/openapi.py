@@ -205,8 +205,28 @@ SCHEMAS: dict[str, Any] = {
         "contribution_basis": CONTRIBUTION_BASIS,
         "contribution_label": {**STRING, "description": "What the operator reads out, in French."},
         "passenger_km": {**NUMBER, "description": "Passenger's road km, pickup → drop-off (the router's figure)."},
+        "added_detour_minutes": {**NUMBER, "description":
+                                 "Minutes this passenger adds to the driver's tour (= detour_minutes)."},
+        "total_detour_minutes": {**NUMBER, "description":
+                                 "The whole tour's time minus the driver's bare origin → destination time, "
+                                 "with this passenger inserted (≤ max_detour_minutes)."},
+        "max_detour_minutes": {**INT, "description": "The detour the driver accepts."},
+        "stops": {"type": "array", "description": "The run's stops in order with this passenger inserted "
+                  "(booked passengers' and hers; booking_id null for hers).", "items": obj({
+                      "kind": {"type": "string", "enum": ["pickup", "dropoff"]},
+                      "booking_id": nullable(ID), "passenger_first_name": STRING, "commune": STRING,
+                      "at": DATETIME, "lat": NUMBER, "lon": NUMBER,
+                  }, ["kind", "booking_id", "passenger_first_name", "commune", "at", "lat", "lon"])},
+        "shifts": {"type": "array", "description": "Booked passengers whose pickup or drop-off minute moves if "
+                   "this candidate is booked (their pickup moves by at most TOUR_MAX_SHIFT_MIN).",
+                   "items": obj({
+                       "booking_id": ID, "passenger_first_name": STRING,
+                       "pickup_before": DATETIME, "pickup_after": DATETIME,
+                       "dropoff_before": DATETIME, "dropoff_after": DATETIME,
+                   }, ["booking_id", "pickup_before", "pickup_after", "dropoff_before", "dropoff_after"])},
     }, ["rank", "offer_id", "driver_id", "date", "departure_at", "pickup_at", "dropoff_at",
-        "detour_minutes", "detour_km", "band", "seats_left", "contribution_eur"], closed=False,
+        "detour_minutes", "detour_km", "band", "seats_left", "contribution_eur", "added_detour_minutes",
+        "total_detour_minutes", "stops", "shifts"], closed=False,
         description="An occurrence of an offer that can serve the request, best first. More "
                     "informative fields may be added."),
     "CandidateList": obj({"request_id": ID, "count": INT,

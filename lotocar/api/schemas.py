@@ -493,6 +493,9 @@ def candidates_json(ranked: dict[str, Any]) -> dict[str, Any]:
         item = dict(item)
         for key in ("departure_at", "pickup_at", "dropoff_at"):
             item[key] = _reiso(item.get(key))
+        item["stops"] = [{**stop, "at": _reiso(stop["at"])} for stop in item.get("stops", [])]
+        item["shifts"] = [{k: (_reiso(v) if k != "booking_id" and k != "passenger_first_name" else v)
+                           for k, v in shift.items()} for shift in item.get("shifts", [])]
         items.append(item)
     return {"request_id": ranked["request_id"], "count": len(items), "candidates": items}
 

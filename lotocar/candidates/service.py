@@ -23,15 +23,15 @@ from datetime import date, datetime, timedelta
 from flask import Flask, current_app
 from sqlalchemy.orm import selectinload
 
-from matching import (CorridorIndex, Matcher, OSRMRouter, Point, Request, Router,
-                      StraightLineRouter)
+from matching import (TOUR_MAX_SHIFT_MIN, Booked, CorridorIndex, Matcher, OSRMRouter, Point, Request,
+                      Router, StraightLineRouter)
 from matching import Candidate as MatchCandidate
 from matching import Offer as MatchOffer
 from matching.index import OfferRecord, RequestIndex
 from matching.model import localize_ts
 
 from lotocar.core import clock
-from lotocar.bookings.models import Booking, BookingStatus, OfferDay
+from lotocar.bookings.models import LIVE, Booking, BookingStatus, OfferDay
 from lotocar.core import tx
 from lotocar.core.counters import read as read_counter
 from lotocar.core.counters import written_here
@@ -78,8 +78,10 @@ class OpenRequests:
 
 
 class MatchingService:
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, max_shift_min: float = TOUR_MAX_SHIFT_MIN) -> None:
         self.router = router
+        # how far a booked passenger's pickup may move when another one joins her run
+        self.max_shift_min = max_shift_min
         self._lock = threading.RLock()
         self._index: CorridorIndex | None = None
         self._matcher: Matcher | None = None
@@ -177,15 +179,25 @@ class MatchingService:
             # otherwise another process wrote in between: the next query reads the log
 
     def evaluate(self, request: TripRequest, offer: Offer, day: date,
-                 free_seats_of: list[Booking] = ()) -> MatchCandidate | None:
+                 free_seats_of: list[Booking] = (), booked: list[Booked] | None = None,
+                 max_shift_min: float | None | bool = True) -> MatchCandidate | None:
         """The exact candidate of one run of one trip, as the trip is in this transaction
         (no index: used under the trip's lock, to decide a proposal or a reconciliation).
-        The seats of `free_seats_of` count as free."""
+        The seats of `free_seats_of` count as free. `booked` is the run's tour (None: the
+        run's live bookings in the database, this request's own left out). `max_shift_min`:
+        True = the configured TOUR_MAX_SHIFT_MIN, None = no bound (a trip change)."""
         if offer.status != OfferStatus.ACTIVE:
             return None
+        if max_shift_min is True:
+            max_shift_min = self.max_shift_min
         seats = free_seats(seats_taken(day, day, [offer.id]), free_seats_of)
+        if booked is None:
+            tours = run_tours(day, until=day, exclude_request=request.id, offer_id=offer.id)
+        else:
+            tours = {(offer.id, day): booked} if booked else {}
         with self._lock:
-            pairs = self._reverse.requests_for_offer(to_match_offer(offer), [to_match_request(request)], seats)
+            pairs = self._reverse.requests_for_offer(to_match_offer(offer), [to_match_request(request)], seats,
+                                                     tours=tours, max_shift_min=max_shift_min)
         for _req, cand in pairs:
             if cand.date == day:
                 return cand
@@ -212,8 +224,10 @@ class MatchingService:
             first, last = matcher.index.reachable_dates(match_request)
         seats = free_seats(seats_taken(first, last), ignore_bookings)
         travelled = travelled_with(request.passenger_id)
+        tours = run_tours(first, until=last, exclude_request=request.id,
+                          exclude_bookings={b.id for b in ignore_bookings})
         with self._lock:
-            return matcher.candidates(match_request, seats, travelled)
+            return matcher.candidates(match_request, seats, travelled, tours, self.max_shift_min)
 
     def _open_requests(self) -> OpenRequests:
         """Open requests, re-read only when the `requests` counter moved (or the day changed)."""
@@ -247,6 +261,7 @@ class MatchingService:
         since_s = (now - OPEN_SINCE).timestamp()
         active = [o for o in offers if o.status == OfferStatus.ACTIVE]
         seats = seats_taken(now.date() - timedelta(days=1), None, [o.id for o in active]) if active else {}
+        tours = run_tours(now.date() - timedelta(days=1))
         matcher = self._reverse
         result: dict[int, list[int]] = {o.id: [] for o in offers}
         for offer in active:
@@ -255,7 +270,8 @@ class MatchingService:
                 rec = OfferRecord(match_offer, self.router.leg(match_offer.origin, match_offer.destination),
                                   matcher.index.projection, matcher.index.bound)
                 near = [r for r in cache.index.near(rec) if cache.target_s[r.id] >= since_s]
-                pairs = matcher.requests_for_offer(match_offer, near, seats) if near else []
+                pairs = matcher.requests_for_offer(match_offer, near, seats, tours=tours,
+                                                   max_shift_min=self.max_shift_min) if near else []
             result[offer.id] = sorted({req.id for req, cand in pairs if cand.pickup_at > now})
         return result
 
@@ -323,6 +339,39 @@ def seats_taken(first: date, last: date | None = None, offer_ids: list[int] | No
     return {(offer_id, day): int(held) for offer_id, day, held in db.session.execute(stmt)}
 
 
+def booked_of(booking: Booking) -> Booked | None:
+    """The matcher's view of a booking on its run's tour (None without promised times)."""
+    if booking.pickup_at is None or booking.dropoff_at is None:
+        return None
+    return Booked(booking_id=booking.id, request=to_match_request(booking.request),
+                  pickup_at=to_local(booking.pickup_at), dropoff_at=to_local(booking.dropoff_at),
+                  name=booking.request.passenger.first_name)
+
+
+def run_tours(since: date, *, until: date | None = None, exclude_request: int | None = None,
+              exclude_bookings: set[int] = frozenset(), offer_id: int | None = None
+              ) -> dict[tuple[int, date], list[Booked]]:
+    """The passengers on each run from `since` (to `until`) on: the live bookings (proposed,
+    accepted, confirmed) with their promised pickup and drop-off, oldest first."""
+    query = (db.select(Booking).options(selectinload(Booking.request).selectinload(TripRequest.passenger))
+             .where(Booking.status.in_(LIVE), Booking.occurrence_date >= since)
+             .order_by(Booking.id))
+    if until is not None:
+        query = query.where(Booking.occurrence_date <= until)
+    if offer_id is not None:
+        query = query.where(Booking.offer_id == offer_id)
+    if exclude_request is not None:
+        query = query.where(Booking.request_id != exclude_request)
+    out: dict[tuple[int, date], list[Booked]] = {}
+    for booking in db.session.scalars(query):
+        if booking.id in exclude_bookings:
+            continue
+        item = booked_of(booking)
+        if item is not None:
+            out.setdefault((booking.offer_id, booking.occurrence_date), []).append(item)
+    return out
+
+
 def travelled_with(passenger_id: int) -> set[int]:
     return set(db.session.scalars(
         db.select(Offer.driver_id).join(Booking, Booking.offer_id == Offer.id)
@@ -345,7 +394,8 @@ def prune_change_log(app: Flask) -> int:
 
 
 def init_app(app: Flask) -> None:
-    service = MatchingService(make_router(app.config, app.extensions.get("roads")))
+    service = MatchingService(make_router(app.config, app.extensions.get("roads")),
+                              app.config.get("TOUR_MAX_SHIFT_MIN", TOUR_MAX_SHIFT_MIN))
     app.extensions["matching"] = service
     app.extensions.setdefault("worker_jobs", []).append(("offer-changes-prune", prune_change_log, 3600.0))
 

@@ -20,6 +20,7 @@ from datetime import datetime, time, timedelta, timezone
 
 from flask import current_app
 
+from lotocar.bookings import operations as bookings
 from lotocar.bookings.models import Booking, BookingStatus
 from lotocar.bookings.operations import Promise, flag_request
 from lotocar.contributions import operations as contributions
@@ -112,6 +113,8 @@ def facts(booking: Booking, pickup: datetime, link: str = "",
         pickup_local=to_local(pickup), operator=current_app.config["OPERATOR_PHONE"], link=link,
         old_pickup_local=to_local(old_pickup) if old_pickup else None,
         contribution=contributions.sms_phrase(contributions.for_booking(booking)),
+        stops=tuple((to_local(s.at), s.kind, s.first_name, s.commune)
+                    for s in bookings.run_stops(booking.offer_id, booking.occurrence_date)),
     )
 
 

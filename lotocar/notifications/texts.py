@@ -13,10 +13,10 @@ from lotocar.notifications.gsm import normalize
 # (kind, recipient) → template. Fields: see `TripFacts.fields()`.
 TEMPLATES: dict[tuple[str, str], str] = {
     ("proposal", "driver"):
-        "Lot'ôcar : pouvez-vous prendre {passenger} à {where} {day} à {time} (vers {destination}) ? "
+        "Lot'ôcar : pouvez-vous prendre {passenger} à {where} {day} à {time} (vers {destination}) ?{tour} "
         "Répondez ici : {link} ou appelez le {operator}.",
     ("proposal_2way", "driver"):
-        "Lot'ôcar : pouvez-vous prendre {passenger} à {where} {day} à {time} (vers {destination}) ? "
+        "Lot'ôcar : pouvez-vous prendre {passenger} à {where} {day} à {time} (vers {destination}) ?{tour} "
         "Répondez OUI ou NON, ou ici : {link} Équipe : {operator}",
     ("accepted", "driver"):
         "Lot'ôcar : merci {driver} ! Nous prévenons {passenger} et vous confirmons le trajet "
@@ -28,13 +28,13 @@ TEMPLATES: dict[tuple[str, str], str] = {
         "Lot'ôcar : trajet confirmé {day} à {time}. {driver} vous prend à {where} (vers {destination}). "
         "{contribution} Un empêchement ? Appelez le {operator}",
     ("confirmed", "driver"):
-        "Lot'ôcar : c'est confirmé, {passenger} vous attend {day} à {time} à {where}. "
+        "Lot'ôcar : c'est confirmé, {passenger} vous attend {day} à {time} à {where}.{tour} "
         "Un empêchement ? Appelez le {operator}",
     ("reminder_eve", "passenger"):
         "Lot'ôcar : rappel, demain {day} à {time}, {driver} vous prend à {where}. "
         "Empêchement : {operator}",
     ("reminder_eve", "driver"):
-        "Lot'ôcar : rappel, demain {day} à {time}, {passenger} vous attend à {where}. "
+        "Lot'ôcar : rappel, demain {day} à {time}, {passenger} vous attend à {where}.{tour} "
         "Empêchement : {operator}",
     ("reminder_soon", "passenger"):
         "Lot'ôcar : {driver} passe vous prendre à {time} à {where}. Empêchement : {operator}",
@@ -45,7 +45,7 @@ TEMPLATES: dict[tuple[str, str], str] = {
         "(au lieu de {old_time}). Empêchement : {operator}",
     ("changed", "driver"):
         "Lot'ôcar : nouvel horaire, {passenger} vous attend {day} à {time} à {where} "
-        "(au lieu de {old_time}). Empêchement : {operator}",
+        "(au lieu de {old_time}).{tour} Empêchement : {operator}",
     ("cancelled", "passenger"):
         "Lot'ôcar : votre trajet {day} à {time} au départ de {commune} est annulé. "
         "L'équipe vous rappelle si besoin : {operator}",
@@ -96,6 +96,22 @@ def where_fr(commune: str, place: str | None) -> str:
     return f"{commune}, {place}" if place else f"{commune} (mairie)"
 
 
+def tour_fr(stops) -> str:
+    """' Arrêts : 07:47 prendre Jeanne à Crayssac, 07:53 prendre Odette à Douelle, 08:10
+    déposer Jeanne et Odette à Cahors.' — empty for a run with one passenger."""
+    if sum(1 for _at, kind, _first, _commune in stops if kind == "pickup") < 2:
+        return ""
+    parts: list[str] = []
+    for at, kind, first, commune in stops:
+        verb = "prendre" if kind == "pickup" else "déposer"
+        head = f"{format_time_fr(at)} {verb} "
+        if parts and parts[-1].startswith(head) and parts[-1].endswith(f" à {commune}"):
+            parts[-1] = parts[-1][: -len(f" à {commune}")] + f" et {first} à {commune}"
+        else:
+            parts.append(f"{head}{first} à {commune}")
+    return " Arrêts : " + ", ".join(parts) + "."
+
+
 @dataclass(frozen=True)
 class TripFacts:
     passenger_first: str
@@ -108,6 +124,8 @@ class TripFacts:
     link: str = ""
     old_pickup_local: datetime | None = None
     contribution: str = "Trajet gratuit."  # the participation sentence (issue #18)
+    # the run's stops in order when the driver takes several passengers (issue #12)
+    stops: tuple[tuple[datetime, str, str, str], ...] = ()
 
     def fields(self) -> dict[str, str]:
         return {
@@ -118,6 +136,7 @@ class TripFacts:
             "link": self.link,
             "old_time": format_time_fr(self.old_pickup_local) if self.old_pickup_local else "",
             "contribution": self.contribution,
+            "tour": tour_fr(self.stops),
         }
 
 

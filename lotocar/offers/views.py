@@ -30,9 +30,10 @@ def my_trips():
     driver = current_driver()
     upcoming = ops.upcoming_for_driver(driver)
     serving = serving_counts([item.offer for item in upcoming])
+    rides = bookings.for_driver(driver.id)
     return render_template("offers/list.html", upcoming=upcoming, serving=serving,
                            past=ops.past_or_cancelled_for_driver(driver), status_form=StatusForm(),
-                           rides=bookings.for_driver(driver.id), labels=bookings.STATUS_LABELS_FR,
+                           rides=rides, runs=bookings.driver_runs(rides), labels=bookings.STATUS_LABELS_FR,
                            may_see_contact=bookings.driver_may_see_contact)
 
 

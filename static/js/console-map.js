@@ -1,5 +1,6 @@
-// Request map for operators: the passenger's pickup and drop-off, every candidate's route
-// (origin → pickup → drop-off → destination), the focused candidate highlighted. Vector
+// Request map for operators: the passenger's pickup and drop-off, every candidate's tour
+// in stop order (origin → every stop of the run, this passenger's included → destination),
+// the focused candidate highlighted. Vector
 // layers only, so points and lines show even when the tile server cannot be reached.
 (function () {
   "use strict";
@@ -14,9 +15,10 @@
   var bounds = L.latLngBounds([pickup, dropoff]);
   var ends = L.layerGroup().addTo(map);
   var lines = routes.map(function (r) {
-    var path = [r[0], pickup, dropoff, r[1]];
+    var path = r;
     path.forEach(function (p) { bounds.extend(p); });
-    return L.polyline(path, { color: "#6a6af4", weight: 2, opacity: 0.35, dashArray: "4 4" }).addTo(map);
+    // smoothFactor 0: never simplify a stop away from the tour
+    return L.polyline(path, { color: "#6a6af4", weight: 2, opacity: 0.35, dashArray: "4 4", smoothFactor: 0 }).addTo(map);
   });
   L.polyline([pickup, dropoff], { color: "#000091", weight: 4 }).addTo(map);
   L.circleMarker(pickup, { radius: 9, color: "#000091", fillColor: "#18753c", fillOpacity: 1 })
@@ -34,7 +36,10 @@
     var r = routes[index];
     L.circleMarker(r[0], { radius: 6, color: "#000091", fillColor: "#fff", fillOpacity: 1 })
       .bindTooltip("Départ du conducteur", { direction: "top" }).addTo(ends);
-    L.circleMarker(r[1], { radius: 6, color: "#000091", fillColor: "#000091", fillOpacity: 1 })
+    r.slice(1, r.length - 1).forEach(function (p) {
+      L.circleMarker(p, { radius: 4, color: "#000091", fillColor: "#fff", fillOpacity: 1 }).addTo(ends);
+    });
+    L.circleMarker(r[r.length - 1], { radius: 6, color: "#000091", fillColor: "#000091", fillOpacity: 1 })
       .bindTooltip("Destination du conducteur", { direction: "bottom" }).addTo(ends);
   }
   document.querySelectorAll(".candidate").forEach(function (item) {

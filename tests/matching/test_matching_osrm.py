@@ -225,3 +225,38 @@ def test_matcher_propagates_router_errors(dead_url: str) -> None:
     index.bulk_load([])
     assert Matcher(r, index).candidates(
         Request(1, 1, C["Douelle"], B, date(2026, 3, 16), "arrive_by", time(8, 30), 30)) == []
+
+
+def test_tour_legs_of_one_request_in_one_table_call(server: tuple[str, type[FakeOSRM]]) -> None:
+    """Issue #12: with passengers on board, the legs of one request's tour checks come from one
+    /table request, and the result equals the oracle's (which uses the same router)."""
+    from matching import Booked, brute_force_candidates
+
+    url, h = server
+    router = OSRMRouter(url)
+    offer = Offer(1, 1, A, B, seats=3, max_detour_min=15, departure=datetime(2026, 12, 7, 7, 45))
+    other = Offer(2, 2, A, B, seats=3, max_detour_min=15, departure=datetime(2026, 12, 7, 8, 0))
+    index = CorridorIndex(router)
+    index.bulk_load([offer, other])
+    douelle, crayssac = C["Douelle"], C["Crayssac"]
+    first = Request(1, 1, douelle, B, date(2026, 12, 7), "arrive_by", time(9, 0), 90)
+    (c1,) = [c for c in brute_force_candidates([offer], first, router) if c.offer_id == 1]
+    tours = {(1, date(2026, 12, 7)): [Booked(1, first, c1.pickup_at, c1.dropoff_at)],
+             (2, date(2026, 12, 7)): [Booked(2, first, c1.pickup_at, c1.dropoff_at)]}
+    second = Request(2, 2, crayssac, B, date(2026, 12, 7), "arrive_by", time(9, 0), 90)
+    matcher = Matcher(router, index)
+    matcher.candidates(second, {}, frozenset(), {})  # warm the /route cache of the bare legs
+    calls = []
+    original = router._get_json
+
+    def counting(url: str):
+        calls.append(url.split("/")[3])
+        return original(url)
+
+    router._get_json = counting  # type: ignore[method-assign]
+    got = matcher.candidates(second, {}, frozenset(), tours)
+    assert calls == ["table"]
+    want = brute_force_candidates([offer, other], second, router, {}, frozenset(), tours)
+    assert [(c.offer_id, c.detour_min, c.pickup_at, [s.pickup_after for s in c.shifts]) for c in got] == \
+        [(c.offer_id, c.detour_min, c.pickup_at, [s.pickup_after for s in c.shifts]) for c in want]
+    assert got and all(c.shifts for c in got)
