@@ -149,6 +149,7 @@ def test_an_invalid_form_is_not_a_code_sent(app, client, sms, make_driver):
 def test_wrong_passwords_from_one_client_do_not_lock_out_the_operator(app, monkeypatch):
     monkeypatch.setitem(app.config, "PROXY_HOPS", 1)
     create_staff("op@lotocar.fr", "Sophie", "Martin", Role.OPERATOR, password=PASSWORD)
+    db.session.commit()  # the CLI's edge commits the account
     attacker = app.test_client()
     token = csrf_token(attacker, "/connexion/equipe")
     for i in range(12):
@@ -165,6 +166,7 @@ def test_wrong_passwords_on_one_account_are_limited_across_addresses(app, monkey
     monkeypatch.setitem(app.config, "PROXY_HOPS", 1)
     monkeypatch.setitem(app.config, "LOGIN_ACCOUNT_LIMIT", "6 per hour")
     create_staff("op@lotocar.fr", "Sophie", "Martin", Role.OPERATOR, password=PASSWORD)
+    db.session.commit()  # the CLI's edge commits the account
     statuses = []
     for i in range(7):
         c = app.test_client()
@@ -251,6 +253,7 @@ def test_hourly_budget_stops_codes_and_alerts_operators(app, client, sms, monkey
     alert = db.session.scalar(db.select(AuditEntry).where(AuditEntry.action == "sms_code_budget_reached"))
     assert alert is not None and alert.changes["budget"] == 3
     operator, _ = create_staff("op@lotocar.fr", "O", "P", Role.OPERATOR)
+    db.session.commit()  # the CLI's edge commits the account
     login_as(client, operator)
     page = client.get("/console/").get_data(as_text=True)
     assert 'id="sms-budget-alert"' in page and "3 codes par heure" in page
@@ -322,6 +325,7 @@ def test_a_role_change_and_log_out_everywhere_end_sessions(app, client, sms, mak
     db.session.commit()
     c, _ = _login_by_code(app, PHONE)
     operator, _ = create_staff("op@lotocar.fr", "O", "P", Role.OPERATOR)
+    db.session.commit()  # the CLI's edge commits the account
     login_as(client, operator)
     r = client.post(f"/console/conducteurs/{user.driver.id}/deconnecter",
                     data={"csrf_token": csrf_token(client, "/console/")})
@@ -341,8 +345,11 @@ def booked(app, make_driver):
     db.session.commit()
     req = trip_request(pax)
     booking = bookings.propose(bookings.Proposal(req.id, offer.id, MONDAY), None)
+    db.session.commit()  # each action commits at its edge (console, driver's page)
     bookings.transition(booking.id, "accept", driver.id)
+    db.session.commit()
     bookings.transition(booking.id, "confirm", None)
+    db.session.commit()
     worker.run_once(app)  # the proposal and confirmations go out: both parties are informed
     return driver, pax, booking
 
@@ -352,6 +359,7 @@ def test_erasing_a_passenger_removes_her_name_from_the_drivers_sms(booked):
     to_driver = db.session.scalars(db.select(SmsMessage).where(SmsMessage.to_phone == driver.phone)).all()
     assert any("Odette" in m.body for m in to_driver)
     privacy.anonymise_passenger(pax.id, None, "demande écrite")
+    db.session.commit()  # the console's edge commits the erasure
     db.session.expire_all()
     to_driver = db.session.scalars(db.select(SmsMessage).where(SmsMessage.to_phone == driver.phone)).all()
     assert to_driver and not any("Odette" in m.body for m in to_driver)
@@ -363,6 +371,7 @@ def test_erasing_a_passenger_removes_her_name_from_the_drivers_sms(booked):
 def test_erasing_a_driver_removes_his_name_from_the_passengers_sms(booked):
     driver, pax, booking = booked
     privacy.anonymise_driver(driver.driver.id, None, "demande orale")
+    db.session.commit()  # the console's edge commits the erasure
     db.session.expire_all()
     to_pax = db.session.scalars(db.select(SmsMessage).where(SmsMessage.to_phone == "+33698765432")).all()
     assert to_pax and not any("Nathalie" in m.body for m in to_pax)
@@ -377,6 +386,7 @@ def test_an_unknown_send_is_never_resent_after_erasure(app, booked):
                        .values(status=SmsStatus.UNKNOWN, send_after=utcnow() - timedelta(minutes=1)))
     db.session.commit()
     privacy.anonymise_passenger(pax.id, None, "demande écrite")
+    db.session.commit()  # the console's edge commits the erasure
     db.session.expire_all()
     row = db.session.get(SmsMessage, msg.id)
     assert row.status == SmsStatus.CANCELLED and row.to_phone == f"anon-p{pax.id}"
@@ -442,6 +452,7 @@ def test_a_queued_login_code_is_masked_on_the_drivers_console_page(app, client, 
     code = re.search(r"\b(\d{6})\b", row.body).group(1)
     assert row.status == SmsStatus.PENDING
     operator, _ = create_staff("op@lotocar.fr", "O", "P", Role.OPERATOR)
+    db.session.commit()  # the CLI's edge commits the account
     login_as(client, operator)
     page = client.get(f"/console/conducteurs/{user.driver.id}").get_data(as_text=True)
     assert "Code de connexion" in page and code not in page and "******" in page
@@ -455,6 +466,7 @@ SPRING = datetime(2027, 3, 28).date()  # clocks go from 02:00 to 03:00
 def test_a_request_at_a_time_that_does_not_exist_is_refused_in_the_form(app, client):
     pax = passenger()
     operator, _ = create_staff("op@lotocar.fr", "O", "P", Role.OPERATOR)
+    db.session.commit()  # the CLI's edge commits the account
     login_as(client, operator)
     path = f"/console/passagers/{pax.id}/demande"
     r = client.post(path, data={"origin": "Douelle (46140)", "destination": "Cahors", "mode": "leave_after",
@@ -469,6 +481,7 @@ def test_a_request_at_a_time_that_does_not_exist_is_refused_by_the_api(app, clie
     pax = passenger()
     create_staff("op@lotocar.fr", "O", "P", Role.OPERATOR)
     raw, _ = issue_token("op@lotocar.fr")
+    db.session.commit()  # the CLI's edge commits the account and its token
     r = client.post("/api/v1/requests", json={
         "passenger_id": pax.id, "origin": {"insee": "46088"}, "destination": {"insee": "46042"},
         "depart_after": f"{SPRING.isoformat()}T02:15", "flexibility_minutes": 30, "reason": "medical"},
@@ -523,6 +536,7 @@ def test_withdrawals_after_accepting_are_recorded_shown_and_limited(app, client,
         pax = passenger(f"+3369876{i:04d}")
         req = trip_request(pax, day=MONDAY + timedelta(days=i))
         booking = bookings.propose(bookings.Proposal(req.id, offer.id, MONDAY + timedelta(days=i)), None)
+        db.session.commit()  # the console's edge commits the proposal
         token = csrf_token(driver_client, "/mes-trajets/")
         driver_client.post(f"/mes-trajets/reservations/{booking.id}/accept", data={"csrf_token": token})
         assert format_phone(pax.phone) in driver_client.get("/mes-trajets/").get_data(as_text=True)
@@ -536,6 +550,7 @@ def test_withdrawals_after_accepting_are_recorded_shown_and_limited(app, client,
     entries = db.session.scalars(db.select(AuditEntry).where(AuditEntry.action == "withdrew_after_accept")).all()
     assert len(entries) == 2 and all(e.entity_id == driver.id for e in entries)
     operator, _ = create_staff("op@lotocar.fr", "O", "P", Role.OPERATOR)
+    db.session.commit()  # the CLI's edge commits the account
     login_as(client, operator)
     page = client.get(f"/console/conducteurs/{driver.driver.id}").get_data(as_text=True)
     assert 'id="withdrawals"' in page and "2 retraits après acceptation" in page
@@ -546,6 +561,7 @@ def test_declining_a_proposal_is_not_a_withdrawal(app, make_driver):
     offer = luzech_cahors(driver)
     req = trip_request(passenger())
     booking = bookings.propose(bookings.Proposal(req.id, offer.id, MONDAY), None)
+    db.session.commit()  # the console's edge commits the proposal
     c = app.test_client()
     login_as(c, driver)
     c.post(f"/mes-trajets/reservations/{booking.id}/cancel", data={"csrf_token": csrf_token(c, "/mes-trajets/")})
