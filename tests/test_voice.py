@@ -16,14 +16,16 @@ from werkzeug.serving import make_server
 from lotocar.bookings import operations as bookings
 from lotocar.bookings.models import BookingStatus
 from lotocar.console import queues
-from lotocar.core.timeutil import PARIS
+from lotocar.core import tx
+from lotocar.core.timeutil import PARIS, to_local
 from lotocar.extensions import db
 from lotocar.notifications import calls, worker
 from lotocar.notifications.gateway import build_gateway
 from lotocar.notifications.models import Channel, SmsMessage, SmsStatus
 from lotocar.notifications.voice_gateway import TwilioVoiceGateway, build_voice_gateway
+from lotocar.offers import operations as offer_ops
 from lotocar.offers.models import Offer
-from lotocar.offers.signals import offer_saved
+from lotocar.offers.rules import OfferInput
 from lotocar.requests.models import TripRequest
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from tests.sms_factories import confirm, make_world, rows
@@ -81,6 +83,21 @@ def run(app, fake: FakeTwilio) -> None:
     db.session.expire_all()
 
 
+def move_trip(world, minutes: int) -> None:
+    """The driver moves the world's one-off trip by `minutes`, through the real trip edit
+    (reconciled in its own transaction), committed once as the edit page would."""
+    def edit() -> None:
+        offer = db.session.get(Offer, world.offer_id)
+        leaves = to_local(offer.departure_at) + timedelta(minutes=minutes)
+        offer_ops.update_offer(offer, OfferInput(
+            kind="one_off", origin=offer_ops.place_input(offer.origin, offer.origin_place, offer.origin_lat, offer.origin_lon),
+            destination=offer_ops.place_input(offer.destination, offer.destination_place,
+                                                  offer.destination_lat, offer.destination_lon),
+            seats=offer.seats, max_detour_min=offer.max_detour_min, departure_date=leaves.date(),
+            departure_time=leaves.time().replace(tzinfo=None)), None)
+    tx.atomic(edit)
+
+
 def says(twiml: str) -> list[str]:
     return [el.text or "" for el in ElementTree.fromstring(twiml).iter("Say")]
 
@@ -132,13 +149,10 @@ def test_landline_passenger_hears_her_whole_booking_life(app, twilio, travel):
     assert "Petit rappel pour demain, mardi 8 décembre. À 10 heures 5, Jean" in twilio.calls_to(
         w.passenger_phone)[1]["_twiml"][0]
 
-    # the driver leaves 20 minutes later: the new time is called; an answering machine takes it
+    # the driver leaves 20 minutes later (09:55 → 10:15, from her own village): the matcher's
+    # new pickup, 10:15, is called; an answering machine takes it
     twilio.script(w.passenger_phone, "machine")
-    offer = db.session.get(Offer, w.offer_id)
-    offer.departure_at += timedelta(minutes=20)
-    offer.local_time = (datetime.combine(offer.first_date, offer.local_time) + timedelta(minutes=20)).time()
-    db.session.commit()
-    offer_saved.send(app, offer=offer, stamp=0)
+    move_trip(w, 20)
     run(app, twilio)
     [changed] = voice_rows(w.booking_id, "changed")
     assert changed.status == S.DELIVERED and changed.answered_by == "machine_end_beep"
@@ -146,7 +160,7 @@ def test_landline_passenger_hears_her_whole_booking_life(app, twilio, travel):
     machine_twiml = twilio.calls_to(w.passenger_phone)[2]["_twiml"]
     assert len(machine_twiml) == 1 and "<Gather" not in machine_twiml[0]  # once, no keys expected
     spoken = says(machine_twiml[0])
-    assert spoken[0].endswith("Jean vous prendra mardi 8 décembre, à 10 heures 25, au lieu de 10 heures 5, "
+    assert spoken[0].endswith("Jean vous prendra mardi 8 décembre, à 10 heures 15, au lieu de 10 heures 5, "
                               "à Douelle, devant la mairie.")
     assert len(spoken) == 2 and "Au revoir" in spoken[1]
     request = db.session.get(TripRequest, w.request_id)
@@ -154,11 +168,12 @@ def test_landline_passenger_hears_her_whole_booking_life(app, twilio, travel):
 
     # the operator cancels: the passenger, who was told, is called once more
     twilio.script(w.passenger_phone, "answer")
-    bookings.transition(w.booking_id, "cancel_by_operator", actor_id=None, reason="Voiture en panne")
+    tx.atomic(lambda: bookings.transition(w.booking_id, "cancel_by_operator", actor_id=None,
+                                          reason="Voiture en panne"))
     run(app, twilio)
     [cancelled] = voice_rows(w.booking_id, "cancelled")
     assert cancelled.status == S.DELIVERED and cancelled.digit is None
-    assert "Votre trajet du mardi 8 décembre, à 10 heures 25, au départ de Douelle, est annulé." in \
+    assert "Votre trajet du mardi 8 décembre, à 10 heures 15, au départ de Douelle, est annulé." in \
         twilio.calls_to(w.passenger_phone)[3]["_twiml"][0]
     assert "Tapez 3 pour réécouter ce message." in twilio.calls_to(w.passenger_phone)[3]["_twiml"][0]
     # four calls to her, each once; never an SMS to her landline
@@ -539,14 +554,17 @@ def test_what_automation_cannot_tell_goes_to_the_call_list(app, travel):
     travel(datetime(2026, 12, 2, 10, 0, tzinfo=PARIS))
     w = make_world(passenger_mobile=False, passenger_consent=False, passenger_first="Lucienne")
     confirm(w)
-    db.session.get(TripRequest, w.request_id).flag = None
-    offer = db.session.get(Offer, w.offer_id)
-    offer.departure_at += timedelta(minutes=15)
-    offer.local_time = (datetime.combine(offer.first_date, offer.local_time) + timedelta(minutes=15)).time()
+    request = db.session.get(TripRequest, w.request_id)
+    assert request.flag == "call_needed"  # her confirmation: the operator phones her
+    request.flag = None  # ... and did
     db.session.commit()
-    # the driver's confirmation SMS is the reference of what was announced
-    worker.run_once(app)
-    offer_saved.send(app, offer=offer, stamp=0)
+    worker.run_once(app)  # the driver's confirmation SMS goes
+    # the driver leaves 15 minutes later (09:55 → 10:10, from her own village)
+    move_trip(w, 15)
+    db.session.expire_all()
     request = db.session.get(TripRequest, w.request_id)
     assert request.flag == "call_needed" and "prévenir le passager par téléphone" in request.flag_detail
+    assert "à 10:10 (au lieu de 10:05)" in request.flag_detail
+    assert voice_rows(w.booking_id) == [] and \
+        {r.recipient for r in rows(w.booking_id) if r.kind == "changed"} == {"driver"}
     assert w.request_id in {r.id for r in queues.listing("a-appeler", queues.QueueFilter())}

@@ -17,7 +17,8 @@ Key 1 records the person's confirmation, 2 cancels the booking through
 a flag), 3 says the message again.
 
 Functions here add to the session and never commit: the webhook view or the worker's tick
-commits once (the cancellation by key 2 goes through the bookings operation, which commits).
+commits once (the cancellation by key 2 goes through the bookings operation, which only
+flushes: the gather webhook commits it with the call's outcome).
 """
 from __future__ import annotations
 
