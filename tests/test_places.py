@@ -221,6 +221,7 @@ def op_client(client):
     from lotocar.auth.operations import create_staff
 
     user, _ = create_staff("op@lotocar.fr", "Sophie", "Martin", Role.OPERATOR)
+    db.session.commit()  # as `flask operators create` does
     login_as(client, user)
     return client
 

@@ -122,13 +122,13 @@ def _bookings(scope: Scope, full: bool, done_only: bool) -> tuple[list[str], lis
         stmt = stmt.where(Booking.status == BookingStatus.DONE)
         header = ["id_reservation", "id_demande", "date", "prise_en_charge", "depart_insee",
                   "depart_commune", "arrivee_insee", "arrivee_commune", "distance_km", "detour_km",
-                  "co2_evite_kg", "motif", "passager", "conducteur", "participation_eur", "depart_departement",
-                  "arrivee_departement"]
+                  "co2_evite_kg", "motif", "passager", "conducteur", "depart_departement",
+                  "arrivee_departement", "participation_eur"]
     else:
         header = ["id_reservation", "id_demande", "id_trajet_propose", "date", "statut",
                   "prise_en_charge", "depose", "detour_min", "places", "depart_commune",
-                  "arrivee_commune", "motif", "passager", "conducteur", "creee_le", "participation_eur",
-                  "depart_departement", "arrivee_departement"]
+                  "arrivee_commune", "motif", "passager", "conducteur", "creee_le",
+                  "depart_departement", "arrivee_departement", "participation_eur"]
     if full:
         header += ["passager_prenom", "passager_nom", "passager_telephone", "conducteur_prenom",
                    "conducteur_nom", "conducteur_telephone"]
@@ -147,14 +147,14 @@ def _bookings(scope: Scope, full: bool, done_only: bool) -> tuple[list[str], lis
             row = [b.id, r.id, b.occurrence_date.isoformat(), local(b.pickup_at, "%H:%M"),
                    r.origin_insee, places[r.origin_insee].name, r.destination_insee,
                    places[r.destination_insee].name, number(km), number(detour),
-                   number(ops.co2_avoided_kg(km, detour), 2), REASONS_FR[r.reason], *who, amount or "0,00",
-                   places[r.origin_insee].departement, places[r.destination_insee].departement]
+                   number(ops.co2_avoided_kg(km, detour), 2), REASONS_FR[r.reason], *who,
+                   places[r.origin_insee].departement, places[r.destination_insee].departement, amount or "0,00"]
         else:
             row = [b.id, r.id, b.offer_id, b.occurrence_date.isoformat(), STATUS_LABELS_FR[b.status],
                    local(b.pickup_at, "%H:%M"), local(b.dropoff_at, "%H:%M"), number(b.detour_min, 0),
                    b.seats, places[r.origin_insee].name, places[r.destination_insee].name,
-                   REASONS_FR[r.reason], *who, local(b.created_at), amount,
-                   places[r.origin_insee].departement, places[r.destination_insee].departement]
+                   REASONS_FR[r.reason], *who, local(b.created_at),
+                   places[r.origin_insee].departement, places[r.destination_insee].departement, amount]
         if full:
             p = r.passenger
             row += [text(p.first_name), text(p.last_name), text(format_phone(p.phone)), text(user.first_name),
