@@ -117,12 +117,7 @@ def evaluate(
         reasons.append("Sans détour")
     else:
         reasons.append(f"Détour {minutes_label(detour_min)} min")
-    if ctx.arrive_by:
-        reasons.append(f"Arrivée {hhmm(dropoff_s, ctx.tz)} (rendez-vous {ctx.t_label})")
-    else:
-        reasons.append(f"Prise en charge {hhmm(pickup_s, ctx.tz)} (à partir de {ctx.t_label})")
-    if day != request.date:
-        reasons.append(f"Départ le {day:%d/%m} à {hhmm(t0_s, tz)}")
+    reasons += _time_reasons(ctx, day, t0_s, pickup_s, dropoff_s, tz)
     if already:
         reasons.append("Déjà voyagé ensemble")
     reasons.append("1 place libre" if left == 1 else f"{left} places libres")
@@ -143,6 +138,19 @@ def evaluate(
         total_detour_min=detour_min,
         stops=stops,
     )
+
+
+def _time_reasons(ctx: RequestContext, day: date, t0_s: float, pickup_s: float, dropoff_s: float,
+                  tz: str) -> list[str]:
+    """When the passenger is picked up (or arrives) against her window, and the departure's
+    date when it is not her day (shared by the lone-passenger and the tour checks)."""
+    if ctx.arrive_by:
+        out = [f"Arrivée {hhmm(dropoff_s, ctx.tz)} (rendez-vous {ctx.t_label})"]
+    else:
+        out = [f"Prise en charge {hhmm(pickup_s, ctx.tz)} (à partir de {ctx.t_label})"]
+    if day != ctx.request.date:
+        out.append(f"Départ le {day:%d/%m} à {hhmm(t0_s, tz)}")
+    return out
 
 
 def _evaluate_tour(
@@ -175,12 +183,7 @@ def _evaluate_tour(
     stops, shifts, times = describe(plan, booked, request, t0_s, tz)
     score = (round(added, 1), penalty, not already, t0_s, offer.id)
     reasons = [f"Détour ajouté {minutes_label(added)} min (total {minutes_label(total)} / {offer.max_detour_min})"]
-    if ctx.arrive_by:
-        reasons.append(f"Arrivée {hhmm(dropoff_s, ctx.tz)} (rendez-vous {ctx.t_label})")
-    else:
-        reasons.append(f"Prise en charge {hhmm(pickup_s, ctx.tz)} (à partir de {ctx.t_label})")
-    if day != request.date:
-        reasons.append(f"Départ le {day:%d/%m} à {hhmm(t0_s, tz)}")
+    reasons += _time_reasons(ctx, day, t0_s, pickup_s, dropoff_s, tz)
     reasons.append("1 passager déjà à bord" if n == 1 else f"{n} passagers déjà à bord")
     for sh in shifts:
         who = sh.name or f"Réservation {sh.booking_id}"
