@@ -133,6 +133,27 @@ def classify(status: int | None, code: int | None) -> str:
     return "permanent"
 
 
+def twilio_client(account_sid: str, *, auth_token: str = "", api_key: str = "", api_secret: str = "",
+                  base_url: str = "", timeout: float = 10.0):
+    """The real Twilio SDK client (SMS and calls alike): API key or auth token, an HTTP
+    timeout, and `base_url` in place of api.twilio.com (the tests' fake server, a proxy)."""
+    from twilio.http.http_client import TwilioHttpClient
+    from twilio.rest import Client
+
+    base = base_url.rstrip("/")
+
+    class _Http(TwilioHttpClient):
+        def request(self, method, url, *args, **kwargs):  # type: ignore[override]
+            if base and url.startswith(TWILIO_API):
+                url = base + url[len(TWILIO_API):]
+            return super().request(method, url, *args, **kwargs)
+
+    http = _Http(timeout=timeout)
+    if api_key:
+        return Client(api_key, api_secret, account_sid, http_client=http)
+    return Client(account_sid, auth_token, http_client=http)
+
+
 class TwilioGateway:
     """Twilio's REST API through the official SDK.
 
@@ -147,22 +168,8 @@ class TwilioGateway:
     def __init__(self, account_sid: str, *, auth_token: str = "", api_key: str = "",
                  api_secret: str = "", sender: str = "", messaging_service_sid: str = "",
                  base_url: str = "", timeout: float = 10.0, two_way: bool = False) -> None:
-        from twilio.http.http_client import TwilioHttpClient
-        from twilio.rest import Client
-
-        base = base_url.rstrip("/")
-
-        class _Http(TwilioHttpClient):
-            def request(self, method, url, *args, **kwargs):  # type: ignore[override]
-                if base and url.startswith(TWILIO_API):
-                    url = base + url[len(TWILIO_API):]
-                return super().request(method, url, *args, **kwargs)
-
-        http = _Http(timeout=timeout)
-        if api_key:
-            self.client = Client(api_key, api_secret, account_sid, http_client=http)
-        else:
-            self.client = Client(account_sid, auth_token, http_client=http)
+        self.client = twilio_client(account_sid, auth_token=auth_token, api_key=api_key,
+                                    api_secret=api_secret, base_url=base_url, timeout=timeout)
         self.sender = sender
         self.messaging_service_sid = messaging_service_sid
         self.two_way = two_way

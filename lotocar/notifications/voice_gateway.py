@@ -24,7 +24,7 @@ from typing import Protocol
 from flask import Flask, current_app
 
 from lotocar.core.timeutil import utcnow
-from lotocar.notifications.gateway import (TWILIO_API, SendError, SendResult, _connect_failed, classify,
+from lotocar.notifications.gateway import (SendError, SendResult, _connect_failed, classify, twilio_client,
                                           gateway_name)
 
 log = logging.getLogger("lotocar.voice")
@@ -126,22 +126,8 @@ class TwilioVoiceGateway:
     def __init__(self, account_sid: str, *, caller: str, auth_token: str = "", api_key: str = "",
                  api_secret: str = "", base_url: str = "", timeout: float = 10.0, ring_s: int = 25,
                  machine_detection: str = "DetectMessageEnd") -> None:
-        from twilio.http.http_client import TwilioHttpClient
-        from twilio.rest import Client
-
-        base = base_url.rstrip("/")
-
-        class _Http(TwilioHttpClient):
-            def request(self, method, url, *args, **kwargs):  # type: ignore[override]
-                if base and url.startswith(TWILIO_API):
-                    url = base + url[len(TWILIO_API):]
-                return super().request(method, url, *args, **kwargs)
-
-        http = _Http(timeout=timeout)
-        if api_key:
-            self.client = Client(api_key, api_secret, account_sid, http_client=http)
-        else:
-            self.client = Client(account_sid, auth_token, http_client=http)
+        self.client = twilio_client(account_sid, auth_token=auth_token, api_key=api_key,
+                                    api_secret=api_secret, base_url=base_url, timeout=timeout)
         self.caller = caller
         self.ring_s = ring_s
         self.machine_detection = machine_detection
