@@ -126,11 +126,14 @@ def promise_of(booking: Booking) -> Promise:
 
 
 def keep_promise(booking: Booking, pickup_at: datetime | None, dropoff_at: datetime | None,
-                 detour_min: float | None, cause: str, actor_id: int | None = None) -> bool:
+                 detour_min: float | None, cause: str, actor_id: int | None = None,
+                 before: Promise | None = None) -> bool:
     """Set the booking's pickup and drop-off (a trip moved, its route changed, a passenger
-    was added to the run); when the promise changed, bump its version, audit it and tell
-    the subscribers in this transaction. Returns whether the promise changed."""
-    before = promise_of(booking)
+    was added to the run, her request was edited); when the promise changed, bump its
+    version, audit it and tell the subscribers in this transaction. Returns whether the
+    promise changed. `before`: the promise as it was told, when the request's places were
+    changed already (an edited request)."""
+    before = before or promise_of(booking)
     booking.pickup_at, booking.dropoff_at = pickup_at, dropoff_at
     if detour_min is not None:
         booking.detour_min = round(detour_min, 1)
@@ -167,6 +170,17 @@ def _hold_seat(offer: Offer, day: date, seats: int) -> None:
     ).rowcount
     if taken != 1:
         raise BookingError("Plus de place libre dans cette voiture ce jour-là.", "no_seat")
+
+
+def change_seats(booking: Booking, seats: int) -> None:
+    """A live booking's request now needs `seats` places: the run's hold follows (refused
+    when the car has no room)."""
+    if seats == booking.seats:
+        return
+    offer = db.session.get(Offer, booking.offer_id)
+    _release_seat(booking.offer_id, booking.occurrence_date, booking.seats)
+    _hold_seat(offer, booking.occurrence_date, seats)
+    booking.seats = seats
 
 
 def _release_seat(offer_id: int, day: date, seats: int) -> None:

@@ -1,19 +1,31 @@
 """Candidates for a request, as plain data for the operator console and the API."""
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from datetime import date
+
 from sqlalchemy.orm import joinedload, selectinload
 
+from matching.misses import DETOUR_SLACK_MIN
+
+from lotocar.audit.operations import record as audit_record
 from lotocar.bookings import operations as bookings
 from lotocar.bookings.models import Booking, OfferDay
 from lotocar.candidates.reactions import apply_tour
 from lotocar.candidates.service import service
 from lotocar.contributions import operations as contributions
+from lotocar.core import clock
 from lotocar.core.phones import format_phone
+from lotocar.core.timeutil import to_local
 from lotocar.drivers.models import Driver
 from lotocar.extensions import db
 from lotocar.offers.models import Offer, OfferStatus
 from lotocar.offers.operations import lock_offer
+from lotocar.requests import operations as requests_ops
 from lotocar.requests.models import TripRequest
+
+EDIT_CAUSE = "Demande du passager modifiée."
+EDIT_CANCEL_REASON = "Demande du passager modifiée : ce trajet ne convient plus."
 
 
 def _iso(value) -> str:
@@ -100,19 +112,24 @@ def serving_counts(offers: list[Offer]) -> dict[int, int]:
     return {offer_id: len(ids) for offer_id, ids in service().open_requests_for(offers).items()}
 
 
-def propose_candidate(request: TripRequest, offer_id: int, day, actor_id: int | None):
+def propose_candidate(request: TripRequest, offer_id: int, day, actor_id: int | None,
+                      ask_detour: bool = False):
     """Propose the booking only if that run of that trip is a candidate for the request now:
     decided with the trip locked, on the trip as it is in this transaction (a trip changed,
     paused or cancelled meanwhile is refused). Pickup, drop-off and detour are the
     candidate's, inserted into the run's tour; the run's other passengers' pickup and drop-off
-    follow that tour in this transaction (announced when they moved)."""
+    follow that tour in this transaction (announced when they moved).
+    `ask_detour`: a detour near miss — the run is proposed with a detour beyond the one the
+    driver accepts (at most DETOUR_SLACK_MIN more), recorded so the operator asks him."""
     offer = lock_offer(offer_id)
     if offer is None:
         raise bookings.BookingError("Trajet inconnu.", "not_found", "offer_id")
     if offer.status != OfferStatus.ACTIVE:
         raise bookings.BookingError("Ce trajet n'est plus actif (annulé ou en pause) : choisissez dans la liste.",
                                     "invalid_state", "offer_id")
-    cand = service().evaluate(request, offer, day)
+    cand = service().evaluate(request, offer, day, extra_detour_min=DETOUR_SLACK_MIN if ask_detour else 0.0)
+    if cand is not None and ask_detour and cand.total_detour_min <= offer.max_detour_min + 1e-9:
+        ask_detour = False  # it fits the driver's own detour now: an ordinary proposal
     if cand is None:
         run = db.session.get(OfferDay, (offer_id, day), populate_existing=True)
         if run is not None and run.held + request.seats > run.capacity:
@@ -122,6 +139,119 @@ def propose_candidate(request: TripRequest, offer_id: int, day, actor_id: int | 
             "not_a_candidate", "offer_id")
     # the others' new times first, so the driver's proposal SMS lists the whole tour as it will be
     apply_tour(cand, "Un passager de plus sur ce trajet.")
-    return bookings.propose(bookings.Proposal(
+    booking = bookings.propose(bookings.Proposal(
         request_id=request.id, offer_id=offer_id, day=day, pickup_at=cand.pickup_at,
         dropoff_at=cand.dropoff_at, detour_min=round(cand.detour_min, 1)), actor_id)
+    if ask_detour:
+        audit_record(actor_id, "booking", booking.id, "detour_to_ask",
+                     {"detour_min": round(cand.total_detour_min, 1), "max_detour_min": offer.max_detour_min})
+    return booking
+
+
+
+@dataclass(frozen=True)
+class EditOutcome:
+    """What an edit did: the changed fields, and the fate of the live booking if any."""
+
+    changes: dict
+    booking_id: int | None = None
+    kept: bool = False            # the booking stays (its times follow the new tour)
+    cancelled: bool = False       # the run no longer serves the request: cancelled, both told
+    promise_changed: bool = False  # kept, but the pickup / drop-off told changed (announced)
+
+
+def edit_request(request: TripRequest, data: requests_ops.RequestInput, actor_id: int | None) -> EditOutcome:
+    """Edit the request (`requests.operations.update_request`) and redo the matching: the
+    candidates list is recomputed at the next view; a live booking is kept only if its run,
+    with its tour, still serves the edited request (the matcher's exact check, the trip
+    locked), its pickup and drop-off following the new tour (a changed time or place is
+    told through `bookings.keep_promise`); otherwise it is cancelled by the operator, and
+    whoever was told about it is told so. Flushes only."""
+    live = bookings.live_booking(request.id)
+    if live is not None:
+        lock_offer(live.offer_id)
+        db.session.refresh(live)
+    told = bookings.promise_of(live) if live is not None else None
+    changes = requests_ops.update_request(request, data, actor_id)
+    if not changes or live is None:
+        return EditOutcome(changes, live.id if live else None, kept=live is not None)
+    offer = db.session.get(Offer, live.offer_id)
+    cand = service().evaluate(request, offer, live.occurrence_date, free_seats_of=[live])
+    if cand is None or cand.pickup_at <= clock.now_local():
+        bookings.transition(live.id, "cancel_by_operator", actor_id, EDIT_CANCEL_REASON)
+        return EditOutcome(changes, live.id, cancelled=True)
+    apply_tour(cand, "Un autre passager de ce trajet a modifié sa demande.")
+    bookings.change_seats(live, request.seats)
+    moved = bookings.keep_promise(live, cand.pickup_at, cand.dropoff_at, cand.detour_min, EDIT_CAUSE,
+                                  actor_id, before=told)
+    return EditOutcome(changes, live.id, kept=True, promise_changed=moved)
+
+
+FEW_CANDIDATES = 3  # below this many candidates, the request page shows the near misses
+
+
+def near_misses(request: TripRequest, found: dict) -> list[dict]:
+    """The closest misses (`matching.misses`) with the driver and what would make each work,
+    for the request page when there are few candidates."""
+    if found["count"] >= FEW_CANDIDATES:
+        return []
+    exclude = {(c["offer_id"], date.fromisoformat(c["date"])) for c in found["candidates"]}
+    misses = service().misses_for(request, exclude)
+    if not misses:
+        return []
+    offers = {o.id: o for o in db.session.scalars(
+        db.select(Offer).options(joinedload(Offer.origin), joinedload(Offer.destination),
+                                 joinedload(Offer.driver).joinedload(Driver.user),
+                                 joinedload(Offer.driver).joinedload(Driver.home))
+        .where(Offer.id.in_({m.offer_id for m in misses}))).unique()}
+    out = []
+    for miss in misses:
+        offer = offers.get(miss.offer_id)
+        if offer is None:
+            continue
+        out.append({
+            "offer_id": miss.offer_id, "date": miss.date.isoformat(), "kind": miss.kind,
+            "driver_first_name": offer.driver.user.first_name, "driver_commune": offer.driver.home.name,
+            "trip": f"{offer.origin.name} → {offer.destination.name}",
+            "reason": miss.reason, "amount_minutes": round(miss.amount_min, 1),
+            "pickup_at": _iso(miss.pickup_at), "dropoff_at": _iso(miss.dropoff_at),
+            "detour_minutes": round(miss.detour_min, 1), "max_detour_minutes": miss.max_detour_min,
+            "new_target_at": _iso(miss.new_target) if miss.new_target else None,
+            "new_flexibility_min": miss.new_flexibility_min,
+            "widen_label": _widen_label(request, miss),
+        })
+    return out
+
+
+def _widen_label(request: TripRequest, miss) -> str | None:
+    """The button's words: what the request becomes, e.g. "arriver au plus tard à 09:17"."""
+    if miss.new_target is None:
+        return None
+    parts = []
+    target = to_local(request.target_at)
+    new_target = miss.new_target.astimezone(target.tzinfo)
+    if new_target.replace(second=0, microsecond=0) != target.replace(second=0, microsecond=0):
+        word = "arriver au plus tard à" if request.mode.value == "arrive_by" else "partir à partir de"
+        day = "" if new_target.date() == target.date() else f" le {new_target:%d/%m}"
+        parts.append(f"{word} {new_target:%H:%M}{day}")
+    if miss.new_flexibility_min != request.flexibility_min:
+        parts.append(f"souplesse {miss.new_flexibility_min} min")
+    return ", ".join(parts) or None
+
+
+def widen_for(request: TripRequest, offer_id: int, day: date, actor_id: int | None) -> EditOutcome:
+    """"Élargir" a window miss: the request's time or flexibility change (audited, through
+    `edit_request`) so that this run of this trip fits. Refused when that run is no longer a
+    window miss of the request (the page was stale). Nobody is told: nothing was promised."""
+    if bookings.live_booking(request.id) is not None:
+        raise bookings.BookingError("Cette demande a déjà une réservation en cours.", "conflict", "request_id")
+    miss = next((m for m in service().misses_for(request, limit=50)
+                 if m.offer_id == offer_id and m.date == day and m.new_target is not None), None)
+    if miss is None:
+        raise bookings.BookingError("Ce trajet ne peut plus être rattrapé en élargissant l'horaire : "
+                                    "choisissez dans la liste.", "not_a_candidate", "offer_id")
+    target = miss.new_target.astimezone(to_local(request.target_at).tzinfo)
+    data = replace(requests_ops.input_of(request), day=target.date(),
+                   at=target.time().replace(tzinfo=None, second=0, microsecond=0),
+                   flexibility_min=miss.new_flexibility_min)
+    return edit_request(request, data, actor_id)

@@ -28,6 +28,7 @@ from matching import (TOUR_MAX_SHIFT_MIN, Booked, CorridorIndex, Matcher, OSRMRo
 from matching import Candidate as MatchCandidate
 from matching import Offer as MatchOffer
 from matching.index import OfferRecord, RequestIndex
+from matching.misses import DETOUR_SLACK_MIN, WINDOW_SLACK_MIN, Miss, near_misses, widen_offer, widen_request
 from matching.model import localize_ts
 
 from lotocar.core import clock
@@ -88,6 +89,10 @@ class MatchingService:
         self._stamp: int | None = None
         self._built_for: date | None = None
         self._open: OpenRequests | None = None
+        # near misses: a corridor index of the same trips with their detour widened, built
+        # lazily from the main index and rebuilt when that one changed (see misses_for)
+        self._wide: CorridorIndex | None = None
+        self._wide_of: tuple | None = None
         # reverse matching needs only the projection and bounds of an index, not its content
         self._reverse = Matcher(router, CorridorIndex(router))
         self.rebuilds = 0           # full rebuilds of the corridor index by this process
@@ -180,12 +185,14 @@ class MatchingService:
 
     def evaluate(self, request: TripRequest, offer: Offer, day: date,
                  free_seats_of: list[Booking] = (), booked: list[Booked] | None = None,
-                 max_shift_min: float | None | bool = True) -> MatchCandidate | None:
+                 max_shift_min: float | None | bool = True, extra_detour_min: float = 0.0
+                 ) -> MatchCandidate | None:
         """The exact candidate of one run of one trip, as the trip is in this transaction
         (no index: used under the trip's lock, to decide a proposal or a reconciliation).
         The seats of `free_seats_of` count as free. `booked` is the run's tour (None: the
         run's live bookings in the database, this request's own left out). `max_shift_min`:
-        True = the configured TOUR_MAX_SHIFT_MIN, None = no bound (a trip change)."""
+        True = the configured TOUR_MAX_SHIFT_MIN, None = no bound (a trip change).
+        `extra_detour_min`: the driver is asked to accept that much more detour (a near miss)."""
         if offer.status != OfferStatus.ACTIVE:
             return None
         if max_shift_min is True:
@@ -196,7 +203,10 @@ class MatchingService:
         else:
             tours = {(offer.id, day): booked} if booked else {}
         with self._lock:
-            pairs = self._reverse.requests_for_offer(to_match_offer(offer), [to_match_request(request)], seats,
+            match_offer = to_match_offer(offer)
+            if extra_detour_min > 0:
+                match_offer = widen_offer(match_offer, extra_detour_min)
+            pairs = self._reverse.requests_for_offer(match_offer, [to_match_request(request)], seats,
                                                      tours=tours, max_shift_min=max_shift_min)
         for _req, cand in pairs:
             if cand.date == day:
@@ -212,6 +222,7 @@ class MatchingService:
             self._index = self._matcher = None
             self._stamp = None
             self._open = None
+            self._wide = self._wide_of = None
 
     # -- queries --------------------------------------------------------------------------
 
@@ -228,6 +239,30 @@ class MatchingService:
                           exclude_bookings={b.id for b in ignore_bookings})
         with self._lock:
             return matcher.candidates(match_request, seats, travelled, tours, self.max_shift_min)
+
+    def misses_for(self, request: TripRequest, exclude: set[tuple[int, date]] = frozenset(),
+                   limit: int = 5) -> list[Miss]:
+        """The runs that nearly serve the request (`matching.misses`): the widened index's
+        hits for the widened window, checked exactly; `exclude` = the candidates' runs."""
+        match_request = to_match_request(request)
+        matcher = self._fresh_matcher()
+        with self._lock:
+            key = (self._stamp, self._built_for, self.rebuilds, self.changes_applied, len(matcher.index))
+            if self._wide is None or self._wide_of != key:
+                wide = CorridorIndex(self.router)
+                wide.bulk_load(widen_offer(o, DETOUR_SLACK_MIN) for o in matcher.index.offers())
+                self._wide, self._wide_of = wide, key
+            wide_request = widen_request(match_request, WINDOW_SLACK_MIN)
+            hits = [(matcher.index.record(rec.offer.id).offer, t0, t0_s)
+                    for rec, t0, t0_s in self._wide.hits(wide_request) if rec.offer.id in matcher.index]
+            first, last = self._wide.reachable_dates(wide_request)
+        if not hits:
+            return []
+        seats = seats_taken(first, last, list({o.id for o, _, _ in hits}))
+        tours = run_tours(first, until=last, exclude_request=request.id)
+        with self._lock:
+            return near_misses(match_request, hits, self.router, seats, tours, exclude,
+                               WINDOW_SLACK_MIN, DETOUR_SLACK_MIN, limit)
 
     def _open_requests(self) -> OpenRequests:
         """Open requests, re-read only when the `requests` counter moved (or the day changed)."""

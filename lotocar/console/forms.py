@@ -9,7 +9,7 @@ from wtforms.validators import Length, NumberRange, Optional
 from lotocar.communes.forms import CommuneField
 from lotocar.core.forms import BaseForm, strip_filter
 from lotocar.requests.models import RequestReason
-from lotocar.requests.operations import REASONS_FR, UNMET_REASONS_FR
+from lotocar.requests.operations import MAX_SEATS, REASONS_FR, UNMET_REASONS_FR
 
 
 class SearchForm(BaseForm):
@@ -52,6 +52,10 @@ class NotesForm(BaseForm):
                           validators=[Optional(), Length(max=2000, message="2000 caractères au plus.")])
 
 
+RETURN_MODES = [("leave_after", "Partir à partir de"), ("appointment_end", "Quand le rendez-vous finit, vers"),
+                ("arrive_by", "Arriver au plus tard à")]
+
+
 class RequestForm(BaseForm):
     origin = CommuneField("Départ (commune)")
     origin_place = StringField("Lieu précis du départ (facultatif)", filters=[strip_filter],
@@ -67,20 +71,39 @@ class RequestForm(BaseForm):
     flexibility_min = IntegerField("Souplesse (minutes)", default=30,
                                    validators=[Optional(), NumberRange(0, 240, message="La souplesse va de 0 à 240 minutes.")],
                                    description="Ex. : 30 = arrivée entre 30 min avant et l'heure dite.")
+    seats = IntegerField("Places", default=1,
+                         validators=[Optional(), NumberRange(1, MAX_SEATS, message=f"De 1 à {MAX_SEATS} places.")],
+                         description="Passager et accompagnants.")
     reason = SelectField("Motif", default=RequestReason.MEDICAL.value,
                          choices=[(r.value, label) for r, label in REASONS_FR.items()])
-    return_wanted = BooleanField("Retour souhaité le même jour")
-    return_mode = RadioField("Horaire du retour", default="leave_after", choices=[
-        ("leave_after", "Partir à partir de"), ("arrive_by", "Arriver au plus tard à")])
-    return_at = TimeField("Heure du retour", validators=[Optional()])
+    return_wanted = BooleanField("Retour souhaité")
+    return_mode = RadioField("Horaire du retour", default="leave_after", choices=RETURN_MODES)
+    return_at = TimeField("Heure du retour", validators=[Optional()],
+                          description="Rien : pas de retour.")
+    return_day = DateField("Date du retour, si ce n'est pas le même jour", validators=[Optional()])
     notes = TextAreaField("Notes (facultatif)", filters=[strip_filter],
                           validators=[Optional(), Length(max=2000, message="2000 caractères au plus.")])
+
+    def wants_return(self) -> bool:
+        """A return time typed means a return is wanted (no box to tick on the phone)."""
+        return bool(self.return_wanted.data) or self.return_at.data is not None
+
+    def return_input_mode(self) -> str:
+        """"When the appointment ends, about HH:MM" is "leave after HH:MM"."""
+        return "leave_after" if self.return_mode.data == "appointment_end" else (self.return_mode.data or "")
 
     def add_errors(self, errors: dict[str, str]) -> None:
         for name, message in errors.items():
             field = getattr(self, {"origin_lat": "origin", "destination_lat": "destination"}.get(name, name), None)
             if field is not None and message not in field.errors:
                 field.errors = list(field.errors) + [message]
+
+
+class RequestEditForm(RequestForm):
+    """Editing a request: the same fields without the return (edit the return on its own page)."""
+
+    destination = CommuneField("Destination (commune)")
+    return_wanted = return_mode = return_at = return_day = None
 
 
 class CallRequestForm(RequestForm):

@@ -122,8 +122,8 @@ def _request_input(form: RequestForm, passenger_id: int | None, default_origin=N
                                 *form.destination.meeting_point(form.destination_place.data)),
         mode=form.mode.data, day=form.day.data, at=form.at.data,
         flexibility_min=form.flexibility_min.data, reason=form.reason.data, notes=form.notes.data,
-        return_wanted=bool(form.return_wanted.data), return_mode=form.return_mode.data,
-        return_at=form.return_at.data)
+        seats=form.seats.data, return_wanted=form.wants_return(), return_mode=form.return_input_mode(),
+        return_at=form.return_at.data, return_day=form.return_day.data)
 
 
 def _attach(form, errors: dict[str, str]) -> None:
@@ -277,12 +277,14 @@ def trip_request(request_id: int):
     trip = _request_or_404(request_id)
     live = bookings.live_booking(trip.id)
     found = candidates.ranked_candidates(trip) if live is None and trip.status.value in ("open", "unmet") else None
+    misses = candidates.near_misses(trip, found) if found is not None else []
     linked = db.session.scalars(db.select(TripRequest).where(
         (TripRequest.return_of_id == trip.id) | (TripRequest.id == (trip.return_of_id or -1)))).all()
     past = list(db.session.scalars(db.select(Booking).where(Booking.request_id == trip.id)
                                    .order_by(Booking.created_at.desc())))
     return render_template(
-        "console/request.html", trip=trip, live=live, found=found, linked=linked, past=past,
+        "console/request.html", trip=trip, live=live, found=found, misses=misses, linked=linked, past=past,
+        editable=trip.status in requests_ops.EDITABLE,
         action_form=ActionForm(formdata=None), unmet_form=UnmetForm(formdata=None),
         actions=BOOKING_ACTIONS, booking_labels=bookings.STATUS_LABELS_FR, flags=bookings.FLAGS_FR,
         status_fr=requests_ops.STATUS_FR, reasons_fr=requests_ops.REASONS_FR,
@@ -306,12 +308,27 @@ def propose(request_id: int):
         flash("Choix de conducteur incomplet : recommencez depuis la liste.", "error")
         return redirect(url_for("console.trip_request", request_id=trip.id))
     try:
-        booking = tx.atomic(lambda: candidates.propose_candidate(trip, offer_id, day, current_user.id))
+        ask_detour = request.form.get("ask_detour") == "1"  # a detour near miss: the driver is asked
+        booking = tx.atomic(lambda: candidates.propose_candidate(trip, offer_id, day, current_user.id,
+                                                                 ask_detour=ask_detour))
     except bookings.BookingError as exc:
         flash(str(exc), "error")
         return redirect(url_for("console.trip_request", request_id=trip.id))
+    back = _open_return(trip)
+    if back is not None:  # a round trip: straight on to the return's candidates
+        flash(f"Aller proposé à {booking.offer.driver.user.first_name}. Maintenant le retour.", "success")
+        return redirect(url_for("console.trip_request", request_id=back.id))
     flash("Conducteur sollicité : notez sa réponse dès qu'il l'a donnée.", "success")
     return redirect(url_for("console.booking", booking_id=booking.id))
+
+
+def _open_return(trip: TripRequest) -> TripRequest | None:
+    """The return of this outbound, when it still waits for a driver."""
+    back = db.session.scalar(db.select(TripRequest).where(TripRequest.return_of_id == trip.id)
+                             .order_by(TripRequest.id))
+    if back is None or back.status.value not in ("open", "unmet") or bookings.live_booking(back.id) is not None:
+        return None
+    return back
 
 
 @bp.post("/demandes/<int:request_id>/sans-solution")
@@ -495,3 +512,7 @@ def privacy_erase(kind: str, person_id: int):
         abort(404)
     flash("Données personnelles effacées. Les trajets restent, anonymes, dans les statistiques.", "success")
     return redirect(target)
+
+
+# The request edit and near-miss views live in their own module, on this blueprint.
+from lotocar.console import request_views  # noqa: F401

@@ -36,6 +36,7 @@ UNMET_REASONS_FR = [
     "Autre",
 ]
 MAX_DAYS_AHEAD = 180
+MAX_SEATS = 8
 
 
 class RequestInputError(ValueError):
@@ -58,6 +59,8 @@ class RequestInput:
     return_wanted: bool = False
     return_mode: str = "leave_after"
     return_at: time | None = None
+    return_day: date | None = None  # None: the same day as the outbound
+    seats: int = 1
 
 
 def validate(data: RequestInput, now: datetime, check_passenger: bool = True) -> dict[str, str]:
@@ -92,23 +95,30 @@ def validate(data: RequestInput, now: datetime, check_passenger: bool = True) ->
         errors["reason"] = "Choisissez un motif."
     if data.notes and len(data.notes) > 2000:
         errors["notes"] = "2000 caractères au plus."
+    if data.seats is None or not 1 <= data.seats <= MAX_SEATS:
+        errors["seats"] = f"De 1 à {MAX_SEATS} places."
     if data.return_wanted:
-        if data.return_at is None:
+        back_day = data.return_day or data.day
+        if data.return_day is not None and data.day is not None and data.return_day < data.day:
+            errors["return_day"] = "Le retour ne peut pas être avant l'aller."
+        elif data.return_day is not None and data.return_day > local_now.date() + timedelta(days=MAX_DAYS_AHEAD):
+            errors["return_day"] = "Une demande se prend au plus six mois à l'avance."
+        elif data.return_at is None:
             errors["return_at"] = "Indiquez l'heure du retour."
         elif data.return_mode not in ("arrive_by", "leave_after"):
             errors["return_mode"] = "Choisissez le type d'horaire du retour."
-        elif data.at is not None and data.return_at <= data.at:
+        elif back_day == data.day and data.at is not None and data.return_at <= data.at:
             errors["return_at"] = "Le retour doit être après l'aller."
-        elif data.day is not None and missing_local_time(data.day, data.return_at):
-            errors["return_at"] = missing_local_time(data.day, data.return_at)
+        elif back_day is not None and missing_local_time(back_day, data.return_at):
+            errors["return_at"] = missing_local_time(back_day, data.return_at)
     return errors
 
 
-def _make(data: RequestInput, mode: str, at: time, origin: PlaceInput, destination: PlaceInput,
+def _make(data: RequestInput, mode: str, day: date, at: time, origin: PlaceInput, destination: PlaceInput,
           operator_id: int | None) -> TripRequest:
     request = TripRequest(
-        passenger_id=data.passenger_id, mode=RequestMode(mode), target_at=local_to_utc(data.day, at),
-        flexibility_min=data.flexibility_min, reason=RequestReason(data.reason),
+        passenger_id=data.passenger_id, mode=RequestMode(mode), target_at=local_to_utc(day, at),
+        flexibility_min=data.flexibility_min, seats=data.seats, reason=RequestReason(data.reason),
         status=RequestStatus.OPEN, notes=(data.notes or "").strip() or None, created_by_id=operator_id,
     )
     request.set_place("origin", db.session.get(Commune, origin.insee), origin.place, origin.lat, origin.lon)
@@ -125,11 +135,12 @@ def create_request(data: RequestInput, operator_id: int | None,
     errors = validate(data, now or utcnow())
     if errors:
         raise RequestInputError(errors)
-    outbound = _make(data, data.mode, data.at, data.origin, data.destination, operator_id)
+    outbound = _make(data, data.mode, data.day, data.at, data.origin, data.destination, operator_id)
     audit.record(operator_id, "request", outbound.id, "created", {"passenger_id": data.passenger_id})
     back = None
     if data.return_wanted:
-        back = _make(data, data.return_mode, data.return_at, data.destination, data.origin, operator_id)
+        back = _make(data, data.return_mode, data.return_day or data.day, data.return_at, data.destination,
+                     data.origin, operator_id)
         back.return_of_id = outbound.id
         audit.record(operator_id, "request", back.id, "created", {"return_of": outbound.id})
     return outbound, back
@@ -137,3 +148,61 @@ def create_request(data: RequestInput, operator_id: int | None,
 
 def local_target(request: TripRequest) -> datetime:
     return to_local(request.target_at)
+
+
+EDITABLE = frozenset({RequestStatus.OPEN, RequestStatus.UNMET, RequestStatus.BOOKED})
+_EDITED_FIELDS = ("origin_insee", "origin_place", "origin_lat", "origin_lon", "destination_insee",
+                  "destination_place", "destination_lat", "destination_lon", "mode", "target_at",
+                  "flexibility_min", "seats", "reason", "notes")
+
+
+def input_of(request: TripRequest) -> RequestInput:
+    """The request as the input that would create it again (to prefill an edit, or to change
+    one field of it: `dataclasses.replace(input_of(r), flexibility_min=45)`)."""
+    local = to_local(request.target_at)
+
+    def place(prefix: str) -> PlaceInput:
+        commune = getattr(request, prefix)
+        return PlaceInput(insee=commune.insee, commune_lat=commune.lat, commune_lon=commune.lon,
+                          place=getattr(request, f"{prefix}_place"), lat=getattr(request, f"{prefix}_lat"),
+                          lon=getattr(request, f"{prefix}_lon"))
+
+    return RequestInput(
+        passenger_id=request.passenger_id, origin=place("origin"), destination=place("destination"),
+        mode=request.mode.value, day=local.date(), at=local.time().replace(second=0, microsecond=0, tzinfo=None),
+        flexibility_min=request.flexibility_min, reason=request.reason.value, notes=request.notes,
+        seats=request.seats)
+
+
+def snapshot(request: TripRequest) -> dict:
+    return {name: getattr(request, name) for name in _EDITED_FIELDS}
+
+
+def update_request(request: TripRequest, data: RequestInput, actor_id: int | None,
+                   now: datetime | None = None) -> dict[str, list]:
+    """Change the request's places, time, mode, flexibility, seats, motive and notes (its
+    passenger and its return link stay). Flushes, audits before/after and returns the changed
+    fields as {name: [before, after]} (empty: nothing changed, nothing recorded). What the
+    change means for a live booking is decided by `candidates.operations.edit_request`."""
+    if request.status not in EDITABLE:
+        raise RequestInputError({"status": "Cette demande est close : elle ne peut plus être modifiée."})
+    errors = validate(data, now or utcnow(), check_passenger=False)
+    if errors:
+        raise RequestInputError(errors)
+    before = snapshot(request)
+    for prefix, place in (("origin", data.origin), ("destination", data.destination)):
+        commune = db.session.get(Commune, place.insee)
+        request.set_place(prefix, commune, place.place, place.lat, place.lon)
+        setattr(request, prefix, commune)
+    request.mode = RequestMode(data.mode)
+    request.target_at = local_to_utc(data.day, data.at)
+    request.flexibility_min = data.flexibility_min
+    request.seats = data.seats
+    request.reason = RequestReason(data.reason)
+    request.notes = (data.notes or "").strip() or None
+    after = snapshot(request)
+    changes = {k: [before[k], after[k]] for k in _EDITED_FIELDS if before[k] != after[k]}
+    if changes:
+        db.session.flush()
+        audit.record(actor_id, "request", request.id, "edited", changes)
+    return changes

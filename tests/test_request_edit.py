@@ -1,0 +1,236 @@
+"""Issue #14: a request is editable from the console (time, mode, flexibility, places,
+seats, notes) and matching is redone; a live booking stays only if its run still serves the
+edited request (its new time told), else it is cancelled and both are told. With few
+candidates the request page shows the near misses, and "Élargir" fixes the request."""
+from __future__ import annotations
+
+from datetime import time
+
+import pytest
+
+from lotocar.audit.models import AuditEntry
+from lotocar.auth.models import Role
+from lotocar.auth.operations import create_staff
+from lotocar.bookings.models import Booking, BookingStatus, OfferDay
+from lotocar.core.timeutil import format_time_fr, to_local
+from lotocar.extensions import db
+from lotocar.notifications import worker
+from lotocar.notifications.models import SmsMessage
+from lotocar.requests.models import RequestMode, RequestStatus, TripRequest
+from tests.conftest import csrf_token, login_as
+from tests.factories import MONDAY
+from tests.promise_world import (
+    CAHORS,
+    DOUELLE,
+    MERCUES,
+    assert_promises_true,
+    book,
+    changed_rows,
+    make_passenger,
+    make_request,
+    make_trip,
+)
+
+
+@pytest.fixture
+def op(app, client):
+    user, _ = create_staff("op@lotocar.fr", "Sophie", "Martin", Role.OPERATOR)
+    db.session.commit()
+    login_as(client, user)
+    return client
+
+
+def edit_form(req: TripRequest, **changes) -> dict:
+    local = to_local(req.target_at)
+    data = {"origin": req.origin.display_name, "origin_place": req.origin_place or "",
+            "destination": req.destination.display_name, "destination_place": req.destination_place or "",
+            "mode": req.mode.value, "day": local.date().isoformat(), "at": local.strftime("%H:%M"),
+            "flexibility_min": str(req.flexibility_min), "seats": str(req.seats), "reason": req.reason.value,
+            "notes": req.notes or ""}
+    data.update(changes)
+    return data
+
+
+def post_edit(client, req: TripRequest, **changes):
+    url = f"/console/demandes/{req.id}/modifier"
+    return client.post(url, data={**edit_form(req, **changes),
+                                  "csrf_token": csrf_token(client, f"/console/demandes/{req.id}")})
+
+
+def sms_count() -> int:
+    return db.session.scalar(db.select(db.func.count()).select_from(SmsMessage))
+
+
+def test_edit_page_is_linked_and_prefilled(op, make_driver):
+    make_trip(make_driver())
+    req = make_request(make_passenger(), flex=45)
+    page = op.get(f"/console/demandes/{req.id}").get_data(as_text=True)
+    assert f'href="/console/demandes/{req.id}/modifier"' in page and "Modifier la demande" in page
+    form = op.get(f"/console/demandes/{req.id}/modifier").get_data(as_text=True)
+    assert 'value="08:30"' in form and 'value="45"' in form and f'value="{MONDAY.isoformat()}"' in form
+    assert 'value="Douelle (46140)"' in form and 'value="Cahors (46000)"' in form and 'name="seats"' in form
+
+
+def test_edit_open_request_redoes_matching_and_audits(op, make_driver):
+    """Arrive by 07:40 with no flexibility: the 07:45 driver no longer fits; the change is
+    audited with before/after; the page then shows him as a near miss."""
+    offer = make_trip(make_driver("Jean", "Delmas"), detour=15)
+    req = make_request(make_passenger(), flex=90)
+    assert "Conducteurs possibles (1)" in op.get(f"/console/demandes/{req.id}").get_data(as_text=True)
+    before_sms = sms_count()
+    r = post_edit(op, req, at="08:00", flexibility_min="0", notes="Canne", seats="2")
+    assert r.status_code == 302, r.get_data(as_text=True)[:2000]
+    db.session.expire_all()
+    req = db.session.get(TripRequest, req.id)
+    assert to_local(req.target_at).strftime("%H:%M") == "08:00" and req.flexibility_min == 0
+    assert req.seats == 2 and req.notes == "Canne"
+    entry = db.session.scalar(db.select(AuditEntry).where(AuditEntry.entity == "request",
+                                                          AuditEntry.entity_id == req.id,
+                                                          AuditEntry.action == "edited"))
+    assert entry.changes["flexibility_min"] == [90, 0] and entry.changes["seats"] == [1, 2]
+    assert entry.changes["target_at"][0] != entry.changes["target_at"][1]
+    page = op.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Conducteurs possibles (0)" in page
+    assert "Presque possibles (1)" in page and "après le rendez-vous (08:00)" in page
+    assert f'data-offer="{offer.id}" data-kind="late"' in page and "Élargir : arriver au plus tard à" in page
+    assert sms_count() == before_sms  # nothing was promised: nobody is told
+
+
+def test_widen_a_window_miss_lists_the_driver(op, make_driver):
+    offer = make_trip(make_driver("Jean", "Delmas"), detour=15)
+    req = make_request(make_passenger(), at=time(7, 55), flex=0)
+    page = op.get(f"/console/demandes/{req.id}").get_data(as_text=True)
+    assert "Conducteurs possibles (0)" in page and "Presque possibles" in page
+    before_sms = sms_count()
+    url = f"/console/demandes/{req.id}/elargir"
+    r = op.post(url, data={"csrf_token": csrf_token(op, f"/console/demandes/{req.id}"),
+                           "offer_id": str(offer.id), "date": MONDAY.isoformat()})
+    assert r.status_code == 302
+    page = op.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Demande élargie (arriver au plus tard" in page
+    assert "Conducteurs possibles (1)" in page and "Proposer à Jean" in page
+    db.session.expire_all()
+    req = db.session.get(TripRequest, req.id)
+    assert to_local(req.target_at).time() > time(7, 55)
+    assert db.session.scalar(db.select(AuditEntry.action).where(
+        AuditEntry.entity == "request", AuditEntry.entity_id == req.id).order_by(AuditEntry.id.desc())) == "edited"
+    assert sms_count() == before_sms
+    # a second click (stale page): the run is a candidate now, not a miss — refused, nothing changes
+    r = op.post(url, data={"csrf_token": csrf_token(op, f"/console/demandes/{req.id}"),
+                           "offer_id": str(offer.id), "date": MONDAY.isoformat()})
+    assert "ne peut plus être rattrapé" in op.get(r.headers["Location"]).get_data(as_text=True)
+
+
+def test_detour_miss_proposes_and_the_booking_page_says_to_ask(op, make_driver):
+    """Mercuès → Cahors with a driver accepting no detour from Luzech: a detour miss; its
+    button proposes the run and the booking page tells the operator what to ask."""
+    offer = make_trip(make_driver("Jean", "Delmas"), detour=0)
+    req = make_request(make_passenger(), origin=DOUELLE, flex=120)
+    page = op.get(f"/console/demandes/{req.id}").get_data(as_text=True)
+    assert "Conducteurs possibles (0)" in page and 'data-kind="detour"' in page
+    assert "le conducteur accepte 0" in page
+    r = op.post(f"/console/demandes/{req.id}/proposer", data={
+        "csrf_token": csrf_token(op, f"/console/demandes/{req.id}"), "offer_id": str(offer.id),
+        "date": MONDAY.isoformat(), "ask_detour": "1"})
+    assert r.status_code == 302 and "/console/reservations/" in r.headers["Location"]
+    page = op.get(r.headers["Location"]).get_data(as_text=True)
+    booking = db.session.scalar(db.select(Booking))
+    assert booking.status == BookingStatus.PROPOSED and booking.detour_min > 0
+    assert f"Demandez-lui s'il accepte un détour de {int(booking.detour_min + 0.5)} min (il en accepte 0)" in page
+    assert db.session.scalar(db.select(AuditEntry).where(AuditEntry.action == "detour_to_ask")) is not None
+    # without the flag the same run is refused (not a candidate)
+    req2 = make_request(make_passenger(), origin=DOUELLE, flex=120)
+    r = op.post(f"/console/demandes/{req2.id}/proposer", data={
+        "csrf_token": csrf_token(op, f"/console/demandes/{req2.id}"), "offer_id": str(offer.id),
+        "date": MONDAY.isoformat()})
+    assert "ne peut pas" in op.get(r.headers["Location"]).get_data(as_text=True)
+
+
+def test_confirmed_booking_kept_and_new_pickup_told(app, op, make_driver):
+    """She now leaves from Mercuès (on the driver's way, further on): the booking stays, her
+    pickup moves and both are told the new time."""
+    offer = make_trip(make_driver(), detour=15)
+    booking = book(offer, make_request(make_passenger(), flex=90))
+    worker.run_once(app)
+    old_pickup = booking.pickup_at
+    req = booking.request
+    r = post_edit(op, req, origin="Mercuès (46090)")
+    assert r.status_code == 302, r.get_data(as_text=True)[:2000]
+    assert "La réservation tient, avec un nouvel horaire" in op.get(r.headers["Location"]).get_data(as_text=True)
+    db.session.expire_all()
+    booking = db.session.get(Booking, booking.id)
+    assert booking.status == BookingStatus.CONFIRMED and booking.request.origin_insee == MERCUES
+    assert booking.pickup_at != old_pickup and booking.promise_version == 1
+    told = {m.recipient: m for m in changed_rows(booking.id)}
+    assert set(told) == {"passenger", "driver"}
+    assert format_time_fr(to_local(booking.pickup_at)) in told["passenger"].body
+    assert_promises_true([offer.id])
+
+
+def test_place_change_same_time_is_still_told(app, op, make_driver):
+    """A new precise place with the same pickup minute: the promise (where) changed, so it is told."""
+    offer = make_trip(make_driver(), detour=15)
+    booking = book(offer, make_request(make_passenger(), flex=90))
+    worker.run_once(app)
+    r = post_edit(op, booking.request, origin_place="Devant la pharmacie")
+    assert r.status_code == 302
+    db.session.expire_all()
+    booking = db.session.get(Booking, booking.id)
+    assert booking.status == BookingStatus.CONFIRMED and booking.promise_version == 1
+    assert {m.recipient for m in changed_rows(booking.id)} == {"passenger", "driver"}
+    assert_promises_true([offer.id])
+
+
+def test_edit_that_no_longer_fits_cancels_and_tells_both(app, op, make_driver):
+    offer = make_trip(make_driver(), detour=15)
+    booking = book(offer, make_request(make_passenger(), flex=90))
+    worker.run_once(app)  # the confirmations went out: both were told
+    r = post_edit(op, booking.request, at="11:00", flexibility_min="15")
+    assert r.status_code == 302
+    assert "la réservation est annulée" in op.get(r.headers["Location"]).get_data(as_text=True)
+    db.session.expire_all()
+    booking = db.session.get(Booking, booking.id)
+    assert booking.status == BookingStatus.CANCELLED_BY_OPERATOR
+    req = db.session.get(TripRequest, booking.request_id)
+    assert req.status == RequestStatus.OPEN
+    told = db.session.scalars(db.select(SmsMessage).where(SmsMessage.booking_id == booking.id,
+                                                          SmsMessage.kind == "cancelled")).all()
+    assert {m.recipient for m in told} == {"passenger", "driver"}
+    assert db.session.get(OfferDay, (offer.id, MONDAY)).held == 0
+    assert_promises_true([offer.id])
+
+
+def test_seats_growing_past_the_car_cancels(app, op, make_driver):
+    offer = make_trip(make_driver(), seats=2, detour=15)
+    booking = book(offer, make_request(make_passenger(), flex=90))
+    r = post_edit(op, booking.request, seats="2")
+    assert r.status_code == 302
+    db.session.expire_all()
+    booking = db.session.get(Booking, booking.id)
+    assert booking.status == BookingStatus.CONFIRMED and booking.seats == 2
+    assert db.session.get(OfferDay, (offer.id, MONDAY)).held == 2
+    r = post_edit(op, booking.request, seats="3")
+    db.session.expire_all()
+    assert db.session.get(Booking, booking.id).status == BookingStatus.CANCELLED_BY_OPERATOR
+    assert db.session.get(OfferDay, (offer.id, MONDAY)).held == 0
+    assert_promises_true([offer.id])
+
+
+def test_bad_edit_is_refused_in_french_and_closed_requests_are_not_editable(op, make_driver):
+    req = make_request(make_passenger())
+    r = post_edit(op, req, at="", flexibility_min="500", seats="0", destination="Douelle")
+    assert r.status_code == 400
+    html = r.get_data(as_text=True)
+    assert "Indiquez l&#39;heure." in html and "De 1 à 8 places." in html and "différente du départ" in html
+    db.session.expire_all()
+    assert db.session.scalar(db.select(db.func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "edited")) == 0
+    req = db.session.get(TripRequest, req.id)
+    req.status = RequestStatus.CANCELLED
+    db.session.commit()
+    r = post_edit(op, req)
+    assert r.status_code == 302
+    assert "ne peut plus être modifiée" in op.get(r.headers["Location"]).get_data(as_text=True)
+    req = db.session.get(TripRequest, req.id)
+    assert to_local(req.target_at).time() == time(8, 30)
+    assert (req.mode, req.destination_insee) == (RequestMode.ARRIVE_BY, CAHORS)
