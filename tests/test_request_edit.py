@@ -4,7 +4,8 @@ edited request (its new time told), else it is cancelled and both are told. With
 candidates the request page shows the near misses, and "Élargir" fixes the request."""
 from __future__ import annotations
 
-from datetime import time
+from dataclasses import replace
+from datetime import time, timedelta
 
 import pytest
 
@@ -12,13 +13,15 @@ from lotocar.audit.models import AuditEntry
 from lotocar.auth.models import Role
 from lotocar.auth.operations import create_staff
 from lotocar.bookings.models import Booking, BookingStatus, OfferDay
+from lotocar.core import tx
 from lotocar.core.timeutil import format_time_fr, to_local
 from lotocar.extensions import db
 from lotocar.notifications import worker
 from lotocar.notifications.models import SmsMessage
+from lotocar.offers import operations as offer_ops
 from lotocar.requests.models import RequestMode, RequestStatus, TripRequest
 from tests.conftest import csrf_token, login_as
-from tests.factories import MONDAY
+from tests.factories import MONDAY, commune
 from tests.promise_world import (
     CAHORS,
     DOUELLE,
@@ -29,6 +32,7 @@ from tests.promise_world import (
     make_passenger,
     make_request,
     make_trip,
+    trip_input,
 )
 
 
@@ -234,3 +238,77 @@ def test_bad_edit_is_refused_in_french_and_closed_requests_are_not_editable(op, 
     req = db.session.get(TripRequest, req.id)
     assert to_local(req.target_at).time() == time(8, 30)
     assert (req.mode, req.destination_insee) == (RequestMode.ARRIVE_BY, CAHORS)
+
+
+# --- round trip in one call ------------------------------------------------------------------
+
+def return_trip(driver_user, at: time = time(16, 10)):
+    data = replace(trip_input(at=at), origin=offer_ops.place_input(commune(CAHORS), None, None, None),
+                   destination=offer_ops.place_input(commune("46182"), None, None, None))
+    return tx.atomic(lambda: offer_ops.create_offer(driver_user.driver, data, driver_user.id))
+
+
+def new_call(client, **request_fields):
+    return client.post("/console/passagers", data={
+        "csrf_token": csrf_token(client, "/console/appel?q=zzzz"), "phone": "06 98 76 54 32",
+        "first_name": "Odette", "last_name": "Marty", "home": "Douelle", "has_no_car": "y",
+        "d-destination": "Cahors", "d-day": MONDAY.isoformat(), "d-at": "08:30", "d-mode": "arrive_by",
+        "d-flexibility_min": "30", "d-reason": "medical", **request_fields})
+
+
+def test_new_call_form_has_the_return(op):
+    page = op.get("/console/appel?q=0698765432").get_data(as_text=True)
+    assert 'name="d-return_at"' in page and 'name="d-return_day"' in page
+    assert "Quand le rendez-vous finit, vers" in page
+
+
+def test_round_trip_in_one_call_then_straight_to_the_return(op, make_driver):
+    out_offer = make_trip(make_driver("Jean", "Delmas"), detour=15)
+    back_offer = return_trip(make_driver("Paul", "Vidal"))
+    r = new_call(op, **{"d-return_mode": "appointment_end", "d-return_at": "16:00"})
+    assert r.status_code == 302, r.get_data(as_text=True)[-2000:]
+    outbound = db.session.scalar(db.select(TripRequest).where(TripRequest.return_of_id.is_(None)))
+    back = db.session.scalar(db.select(TripRequest).where(TripRequest.return_of_id == outbound.id))
+    assert back is not None and back.mode == RequestMode.LEAVE_AFTER  # "when it ends, about 16:00"
+    assert to_local(back.target_at).strftime("%H:%M") == "16:00" and to_local(back.target_at).date() == MONDAY
+    assert (back.origin_insee, back.destination_insee) == (CAHORS, DOUELLE)
+    # the outbound proposed: straight on to the return's candidates
+    r = op.post(f"/console/demandes/{outbound.id}/proposer", data={
+        "csrf_token": csrf_token(op, f"/console/demandes/{outbound.id}"), "offer_id": str(out_offer.id),
+        "date": MONDAY.isoformat()})
+    assert r.headers["Location"].endswith(f"/console/demandes/{back.id}")
+    page = op.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Aller proposé à Jean. Maintenant le retour." in page and "Proposer à Paul" in page
+    # the return proposed too: its booking page
+    r = op.post(f"/console/demandes/{back.id}/proposer", data={
+        "csrf_token": csrf_token(op, f"/console/demandes/{back.id}"), "offer_id": str(back_offer.id),
+        "date": MONDAY.isoformat()})
+    assert "/console/reservations/" in r.headers["Location"]
+    assert db.session.scalar(db.select(db.func.count()).select_from(Booking)) == 2
+
+
+def test_return_another_day_and_errors(op):
+    r = new_call(op, **{"d-return_at": "10:00", "d-return_day": (MONDAY + timedelta(days=2)).isoformat()})
+    assert r.status_code == 302, r.get_data(as_text=True)[-2000:]
+    outbound = db.session.scalar(db.select(TripRequest).where(TripRequest.return_of_id.is_(None)))
+    back = db.session.scalar(db.select(TripRequest).where(TripRequest.return_of_id == outbound.id))
+    assert (to_local(back.target_at).date() - MONDAY).days == 2
+    assert to_local(back.target_at).strftime("%H:%M") == "10:00"  # earlier than the outbound's time: another day
+    # known passenger's form: a return before the outbound is refused in French
+    person = outbound.passenger
+    url = f"/console/passagers/{person.id}/demande"
+    r = op.post(url, data={"csrf_token": csrf_token(op, url), "origin": "Douelle (46140)", "destination": "Cahors",
+                           "mode": "arrive_by", "day": MONDAY.isoformat(), "at": "08:30", "flexibility_min": "30",
+                           "reason": "medical", "return_at": "09:00",
+                           "return_day": (MONDAY - timedelta(days=1)).isoformat()})
+    assert r.status_code == 400 and "Le retour ne peut pas être avant l" in r.get_data(as_text=True)
+    r = op.post(url, data={"csrf_token": csrf_token(op, url), "origin": "Douelle (46140)", "destination": "Cahors",
+                           "mode": "arrive_by", "day": MONDAY.isoformat(), "at": "08:30", "flexibility_min": "30",
+                           "reason": "medical", "return_at": "08:00"})
+    assert r.status_code == 400 and "Le retour doit être après l" in r.get_data(as_text=True)
+    # no return time: one-way
+    r = op.post(url, data={"csrf_token": csrf_token(op, url), "origin": "Douelle (46140)", "destination": "Cahors",
+                           "mode": "arrive_by", "day": MONDAY.isoformat(), "at": "08:30", "flexibility_min": "30",
+                           "reason": "medical"})
+    assert r.status_code == 302
+    assert db.session.scalar(db.select(db.func.count()).select_from(TripRequest)) == 3
