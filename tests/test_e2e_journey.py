@@ -144,7 +144,7 @@ def test_full_journey(app, live_server, browser, sms, tmp_path, monkeypatch):  #
     ops.fill("#d-day", MONDAY.isoformat())
     ops.fill("#d-at", "08:30")
     shot(op, "e2e-03-operator-new-call")
-    ops.click("button:has-text('Enregistrer et chercher un conducteur')")
+    ops.press("Enter")  # submits the form from the time field (no return time: one-way)
     op.wait_for_url(re.compile(r"/console/demandes/\d+$"))
     op.wait_for_selector(".candidate")
     shot(op, "e2e-04-operator-candidates")
@@ -156,6 +156,7 @@ def test_full_journey(app, live_server, browser, sms, tmp_path, monkeypatch):  #
     shot(op, "e2e-05-operator-driver-asked")
     axe_check(op, "console-reservation", axe)
     assert ops.count <= 12, ops.log
+    assert db.session.scalar(db.select(db.func.count()).select_from(TripRequest)) == 1  # no return asked
 
     # --- 3. the driver answers from the link in his SMS ---------------------------------------
     drain_outbox(app)
@@ -198,4 +199,120 @@ def test_full_journey(app, live_server, browser, sms, tmp_path, monkeypatch):  #
     }, ensure_ascii=False, indent=2), encoding="utf-8")
     print(f"\nE2E operator: {ops.count} interactions, {asked_after:.1f} s from 'new call' to 'driver asked'")
     driver_ctx.close()
+    op_ctx.close()
+
+
+def test_round_trip_journey(app, live_server, browser, sms, monkeypatch):  # noqa: F811
+    """A new passenger's round trip, from "Nouvel appel" to both drivers asked: one form
+    (the return time in it), the outbound proposed, then straight on to the return's
+    candidates and its driver proposed — every click, fill and key press counted."""
+    from pathlib import Path
+
+    from lotocar.auth.models import Role
+    from lotocar.auth.operations import create_staff
+    from lotocar.core import tx
+    from lotocar.offers import operations as offer_ops
+    from lotocar.offers.rules import OfferInput
+    from lotocar.core.timeutil import today_local
+    from tests.factories import commune
+
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", live_server)
+    monkeypatch.setitem(app.config, "SMS_QUIET_HOURS", "off")
+    errors: list[str] = []
+    axe: dict = {}
+    today = today_local()
+
+    def regular(first: str, phone: str, origin: str, destination: str, at):
+        from lotocar.auth.models import User
+        from lotocar.core.timeutil import utcnow
+        from lotocar.drivers.models import Driver
+
+        user = User(role=Role.DRIVER, first_name=first, last_name="Conducteur", phone=phone,
+                    phone_verified_at=utcnow())
+        user.driver = Driver(home_insee=origin, consent_contact=True, consent_at=utcnow())
+        db.session.add(user)
+        db.session.commit()
+        data = OfferInput(kind="regular", origin=offer_ops.place_input(commune(origin), None, None, None),
+                          destination=offer_ops.place_input(commune(destination), None, None, None),
+                          seats=3, max_detour_min=10, departure_time=at, weekdays=frozenset({1, 2, 3, 4, 5}),
+                          first_date=today, last_date=today + timedelta(days=60))
+        tx.atomic(lambda: offer_ops.create_offer(user.driver, data, user.id))
+        return user
+
+    from datetime import time as dtime
+    there = regular("Nathalie", "+33612345678", "46182", "46042", dtime(7, 45))  # Luzech → Cahors
+    back = regular("Paul", "+33612345679", "46042", "46182", dtime(16, 10))    # Cahors → Luzech
+    create_staff("sophie@lotocar.fr", "Sophie", "Martin", Role.OPERATOR, password="motdepasse-solide")
+    db.session.commit()
+
+    op_ctx = browser.new_context(viewport=DESKTOP, locale="fr-FR", timezone_id="Europe/Paris")
+    op = op_ctx.new_page()
+    op.on("pageerror", lambda exc: errors.append(str(exc)))
+    op.goto(live_server + "/connexion/equipe")
+    op.fill("#email", "sophie@lotocar.fr")
+    op.fill("#password", "motdepasse-solide")
+    op.keyboard.press("Enter")
+    op.wait_for_url(re.compile(r"/console/$"))
+    op.click("a:has-text('Nouvel appel')")  # the phone rings: the count starts here
+    op.wait_for_url(re.compile(r"/console/appel$"))
+    started = time.perf_counter()
+    ops = Counter(op)
+    ops.fill("#q", "06 98 76 54 32")
+    ops.press("Enter")
+    op.wait_for_selector("text=Nouveau passager")
+    ops.fill("#first_name", "Odette")
+    ops.fill("#last_name", "Marty")
+    ops.fill("#home", "Douelle")
+    ops.check("#has_no_car")
+    ops.check("#sms_consent")
+    ops.fill("#d-destination", "Cahors")
+    # the date defaults to tomorrow (a weekday: both drivers run), "arrive by" is the default
+    assert op.input_value("#d-day") == (today + timedelta(days=1)).isoformat()
+    ops.fill("#d-at", "08:30")
+    ops.check("#d-return_mode-1")  # "when the appointment ends, about"
+    ops.fill("#d-return_at", "16:00")
+    shot(op, "e2e-rt-01-new-call-with-return")
+    op.set_viewport_size(PHONE)
+    shot(op, "e2e-rt-01-new-call-with-return-phone")
+    op.set_viewport_size(DESKTOP)
+    axe_check(op, "appel-aller-retour", axe)
+    ops.press("Enter")  # submits from the return time field
+    op.wait_for_url(re.compile(r"/console/demandes/\d+$"))
+    op.wait_for_selector(".candidate")
+    shot(op, "e2e-rt-02-outbound-candidates")
+    ops.press("Enter")  # the best driver's "Proposer" has the focus
+    op.wait_for_selector("text=Maintenant le retour")
+    assert "Proposer à Paul" in op.content()
+    shot(op, "e2e-rt-03-return-candidates")
+    op.set_viewport_size(PHONE)
+    shot(op, "e2e-rt-03-return-candidates-phone")
+    op.set_viewport_size(DESKTOP)
+    axe_check(op, "demande-retour", axe)
+    ops.press("Enter")  # the return's best driver
+    op.wait_for_url(re.compile(r"/console/reservations/\d+$"))
+    asked_after = time.perf_counter() - started
+    shot(op, "e2e-rt-04-return-driver-asked")
+    assert ops.count <= 16, ops.log
+
+    db.session.expire_all()
+    outbound = db.session.scalar(db.select(TripRequest).where(TripRequest.return_of_id.is_(None)))
+    ret = db.session.scalar(db.select(TripRequest).where(TripRequest.return_of_id == outbound.id))
+    assert ret is not None and ret.origin_insee == "46042" and ret.destination_insee == "46088"
+    proposals = {b.request_id: b for b in db.session.scalars(db.select(Booking))}
+    assert set(proposals) == {outbound.id, ret.id}
+    assert all(b.status == BookingStatus.PROPOSED for b in proposals.values())
+    assert proposals[outbound.id].offer.driver.user_id == there.id
+    assert proposals[ret.id].offer.driver.user_id == back.id
+    drain_outbox(app)
+    for driver in (there, back):  # both drivers asked, each with his link
+        msg = sms.last_to(driver.phone)
+        assert msg is not None and re.search(r"https?://\S+/r/\S+", msg.body), driver.phone
+    assert errors == []
+    out = Path(__file__).resolve().parent.parent / ARTIFACTS
+    out.mkdir(exist_ok=True)
+    (out / "e2e-round-trip.json").write_text(json.dumps({
+        "operator_interactions": ops.count, "operator_steps": ops.log,
+        "seconds_new_call_to_both_drivers_asked": round(asked_after, 2), "axe": axe,
+    }, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(f"\nE2E round trip: {ops.count} interactions, {asked_after:.1f} s from 'new call' to both drivers asked")
     op_ctx.close()
