@@ -312,3 +312,59 @@ def test_return_another_day_and_errors(op):
                            "reason": "medical"})
     assert r.status_code == 302
     assert db.session.scalar(db.select(db.func.count()).select_from(TripRequest)) == 3
+
+
+# --- in the browser: the near misses, "Élargir", the edit form (screenshots at both widths) ---
+
+def _axe(page, name: str) -> None:
+    page.add_script_tag(url="/assets/axe/axe.min.js")
+    report = page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help}));
+    }""")
+    assert report == [], f"{name}: {report}"
+
+
+def test_browser_near_miss_widen_and_edit(app, live_server, browser, make_driver):
+    import re
+
+    from tests.browser_support import DESKTOP, PHONE, shot
+
+    offer = make_trip(make_driver("Jean", "Delmas"), detour=15)
+    req = make_request(make_passenger(), at=time(7, 55), flex=0)
+    staff, _ = create_staff("op2@lotocar.fr", "Sophie", "Martin", Role.OPERATOR, password="motdepasse-solide")
+    db.session.commit()
+    ctx = browser.new_context(viewport=DESKTOP, locale="fr-FR", timezone_id="Europe/Paris")
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(live_server + "/connexion/equipe")
+    page.fill("#email", "op2@lotocar.fr")
+    page.fill("#password", "motdepasse-solide")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/console/$"))
+    page.goto(f"{live_server}/console/demandes/{req.id}")
+    assert page.locator(f".miss[data-offer='{offer.id}']").count() == 1
+    shot(page, "request-near-miss")
+    page.set_viewport_size(PHONE)
+    shot(page, "request-near-miss-phone")
+    page.set_viewport_size(DESKTOP)
+    _axe(page, "near-miss")
+    page.click("button:has-text('Élargir')")
+    page.wait_for_selector("text=Demande élargie")
+    assert page.locator(".candidate").count() == 1 and "Proposer à Jean" in page.content()
+    page.click("#edit-request")
+    page.wait_for_url(re.compile(r"/modifier$"))
+    shot(page, "request-edit")
+    page.set_viewport_size(PHONE)
+    shot(page, "request-edit-phone")
+    page.set_viewport_size(DESKTOP)
+    _axe(page, "request-edit")
+    page.fill("#flexibility_min", "45")
+    page.focus("#flexibility_min")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=Demande modifiée")
+    db.session.expire_all()
+    assert db.session.get(TripRequest, req.id).flexibility_min == 45
+    assert errors == []
+    ctx.close()
