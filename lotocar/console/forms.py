@@ -78,9 +78,8 @@ class RequestForm(BaseForm):
                          choices=[(r.value, label) for r, label in REASONS_FR.items()])
     return_wanted = BooleanField("Retour souhaité")
     return_mode = RadioField("Horaire du retour", default="leave_after", choices=RETURN_MODES)
-    return_at = TimeField("Heure du retour", validators=[Optional()],
-                          description="Rien : pas de retour.")
-    return_day = DateField("Date du retour, si ce n'est pas le même jour", validators=[Optional()])
+    return_at = TimeField("Heure du retour", validators=[Optional()])
+    return_day = DateField("Date du retour, si autre jour", validators=[Optional()])
     notes = TextAreaField("Notes (facultatif)", filters=[strip_filter],
                           validators=[Optional(), Length(max=2000, message="2000 caractères au plus.")])
 
