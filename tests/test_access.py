@@ -296,6 +296,11 @@ ACCESS: dict[tuple[str, str], Row] = {
     ("console.unmet", "POST"): Row("/console/demandes/{w.request}/sans-solution", STAFF,
                                    lambda w, r: {"reason": "Aucun conducteur à cet horaire"}),
     ("console.clear_flag", "POST"): Row("/console/demandes/{w.request}/vu", STAFF, lambda w, r: {}),
+    ("console.edit_request", "GET"): Row("/console/demandes/{w.request}/modifier", STAFF),
+    ("console.edit_request", "POST"): Row("/console/demandes/{w.request}/modifier", STAFF,
+                                          lambda w, r: {**_request_form(w, r), "seats": "1"}),
+    ("console.widen_request", "POST"): Row("/console/demandes/{w.request}/elargir", STAFF, lambda w, r: {
+        "offer_id": str(w.offer_a), "date": TUESDAY.isoformat()}),
     ("console.register_passenger", "POST"): Row("/console/passagers", STAFF, _new_passenger),
     ("console.passenger", "GET"): Row("/console/passagers/{w.passenger}", STAFF),
     ("console.new_request", "GET"): Row("/console/passagers/{w.passenger}/demande", STAFF),
