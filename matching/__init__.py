@@ -12,6 +12,8 @@ the details:
 * :mod:`matching.tours` — runs already carrying passengers: insertion, re-ordering, shifts;
 * :mod:`matching.index` — the rtree corridor index (exact pre-filter);
 * :mod:`matching.matcher` — index + rules + ranking, and reverse matching.
+* :mod:`matching.misses` — near misses: runs failing only the window or the detour (or
+  full), and the change to the request that would make each work.
 
 Typical use (one index per process, one entry per offer whatever its number of dates,
 updated with ``add`` / ``update`` / ``remove`` when offers change)::

@@ -366,5 +366,17 @@ def test_browser_near_miss_widen_and_edit(app, live_server, browser, make_driver
     page.wait_for_selector("text=Demande modifiée")
     db.session.expire_all()
     assert db.session.get(TripRequest, req.id).flexibility_min == 45
+    # a detour miss: proposed with the detour to ask, the booking page says what to ask
+    other = make_trip(make_driver("Marc", "Lafon"), detour=0)
+    req2 = make_request(make_passenger(), origin=DOUELLE, at=time(9, 0), flex=120)
+    page.goto(f"{live_server}/console/demandes/{req2.id}")
+    page.click(f".miss[data-offer='{other.id}'][data-kind='detour'] button")
+    page.wait_for_selector("#detour-ask")
+    assert "Demandez-lui s'il accepte un détour de" in page.inner_text("#detour-ask")
+    shot(page, "booking-detour-ask")
+    page.set_viewport_size(PHONE)
+    shot(page, "booking-detour-ask-phone")
+    page.set_viewport_size(DESKTOP)
+    _axe(page, "booking-detour-ask")
     assert errors == []
     ctx.close()

@@ -102,6 +102,7 @@ class RequestEditForm(RequestForm):
     """Editing a request: the same fields without the return (edit the return on its own page)."""
 
     destination = CommuneField("Destination (commune)")
+    at = TimeField("Heure", validators=[Optional()], render_kw={"autofocus": True})  # most edits are the time
     return_wanted = return_mode = return_at = return_day = None
 
 
