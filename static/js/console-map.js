@@ -113,7 +113,8 @@
       var same = groups.filter(function (g) {
         return Math.abs(g.lat - s.lat) < 1e-4 && Math.abs(g.lon - s.lon) < 1e-4;
       })[0];
-      var words = s.label + (s.place ? " (" + s.place + ")" : "");
+      // on a narrow map the labels say only who and what (the legend says where)
+      var words = s.label + (s.place && el.clientWidth >= 480 ? " (" + s.place + ")" : "");
       if (same) { same.numbers.push(i + 1); same.labels.push(words); return; }
       groups.push({ lat: s.lat, lon: s.lon, numbers: [i + 1], labels: [words], kind: s.kind });
     });
@@ -122,7 +123,7 @@
       var numbers = g.numbers.join(", ");
       var icon = L.divIcon({ className: "console-map__stop console-map__stop--" + g.kind,
                              html: "<span>" + numbers + "</span>",
-                             iconSize: [numbers.length > 2 ? 34 : 24, 24] });
+                             iconSize: [Math.max(24, 10 + 7 * numbers.length), 24] });
       var marker = L.marker([g.lat, g.lon], { icon: icon, keyboard: false, interactive: false })
         .bindTooltip(g.numbers.map(function (n, k) { return n + ". " + text(g.labels[k]); }).join("<br>"),
                      { permanent: true, interactive: false, direction: "top", offset: [0, -10],
@@ -138,18 +139,21 @@
   var PLACES = [["top", [0, -10]], ["bottom", [0, 10]], ["right", [14, 0]], ["left", [-14, 0]]];
   function placeLabel(tooltip, placed) {
     var box = el.getBoundingClientRect();
-    var best = null;
+    var best = null, fallback = null, least = Infinity;
     for (var i = 0; i < PLACES.length; i++) {
       tooltip.options.direction = PLACES[i][0];
       tooltip.options.offset = L.point(PLACES[i][1]);
       tooltip.update();
       var r = tooltip.getElement().getBoundingClientRect();
       var inside = r.left >= box.left && r.right <= box.right && r.top >= box.top && r.bottom <= box.bottom;
-      var clear = !placed.some(function (t) { return overlaps(r, t); });
-      if (clear && inside) { best = i; break; }
-      if (best === null && clear) { best = i; }
+      var covered = placed.reduce(function (sum, t) {
+        return sum + Math.max(0, Math.min(r.right, t.right) - Math.max(r.left, t.left)) *
+                     Math.max(0, Math.min(r.bottom, t.bottom) - Math.max(r.top, t.top));
+      }, 0);
+      if (covered === 0 && inside) { best = i; break; }
+      if (inside && covered < least) { fallback = i; least = covered; }  // inside, covering the least
     }
-    if (best === null) { best = 0; }
+    if (best === null) { best = fallback === null ? 0 : fallback; }
     tooltip.options.direction = PLACES[best][0];
     tooltip.options.offset = L.point(PLACES[best][1]);
     tooltip.update();
