@@ -36,7 +36,7 @@ MEASURE_JS = """(selector) => {
     const r = el.getBoundingClientRect();
     const doc = document.documentElement;
     return {top: Math.round(r.top + window.scrollY), bottom: Math.round(r.bottom + window.scrollY),
-            viewport: window.innerHeight, scrollWidth: doc.scrollWidth, innerWidth: window.innerWidth,
+            viewport: window.innerHeight, header: Math.round(document.querySelector('header').getBoundingClientRect().height), scrollWidth: doc.scrollWidth, innerWidth: window.innerWidth,
             visible: r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== 'hidden',
             // what sticks out sideways, if anything (the message of a failure)
             wider: [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
@@ -62,6 +62,15 @@ INSIDE_JS = """(selector) => {
     const r = document.querySelector(selector).getBoundingClientRect();
     const main = document.querySelector('main').getBoundingClientRect();
     return r.right <= Math.min(document.documentElement.clientWidth, main.right) + 0.5;
+}"""
+
+# the focused field, if the sticky action bar covers it (else null)
+FOCUS_UNDER_BAR_JS = """() => {
+    const f = document.activeElement;
+    const bar = document.querySelector('[data-primary=sticky]');
+    if (!f || !bar || bar.contains(f) || f.closest('.fr-btns-group:has([data-primary=sticky])')) { return null; }
+    const r = f.getBoundingClientRect(), b = bar.getBoundingClientRect();
+    return r.bottom > b.top - 4 && r.top < b.bottom ? f.id || f.tagName : null;
 }"""
 
 
@@ -139,7 +148,17 @@ def test_console_primary_actions_above_the_fold(live_server, browser, make_drive
     # a call from an unknown number: the register form with its request
     page.goto(live_server + "/console/appel?q=06+11+22+33+44")
     assert page.is_visible("text=Nouveau passager")
-    check_page(page, "nouvel-appel", width, problems)
+    measure = check_page(page, "nouvel-appel", width, problems)
+    # the staff header is slim (it took 172 px at 1280), the service name and logout still there
+    assert measure["header"] <= (104 if width == "1280" else 64), measure
+    assert page.locator("header .fr-header__service-title").is_visible()
+    if width == "1280":
+        assert page.locator(".fr-header__body button:has-text('Se déconnecter')").is_visible()
+    else:  # in the menu, as DSFR does on a phone
+        page.click("#bouton-menu")
+        assert page.locator("#menu-principal button:has-text('Se déconnecter')").is_visible()
+        page.click("#menu-principal .fr-btn--close")
+    assert page.locator(".fr-skiplinks a[href='#contenu']").count() == 1
     # the "Motif" select shows its whole label (no "Rendez-vous mé…")
     if not page.evaluate(SELECT_FITS_JS, "#d-reason"):
         problems.append(f"nouvel-appel@{width}: the Motif select is cut")
@@ -190,6 +209,13 @@ def test_driver_pages_primary_actions_above_the_fold(live_server, browser, make_
     check_page(page, "mes-trajets", width, problems)
     page.goto(live_server + "/mes-trajets/nouveau")
     check_page(page, "trajet-formulaire", width, problems)
+    # the sticky actions never hide the field being typed in (WCAG 2.4.11): Tab down the form
+    page.focus("#departure_time")
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        hidden = page.evaluate(FOCUS_UNDER_BAR_JS)
+        if hidden:
+            problems.append(f"trajet-formulaire@{width}: focused field under the sticky actions {hidden}")
     assert problems == [], "\n".join(problems)
     assert errors == []
     context.close()
