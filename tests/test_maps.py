@@ -87,7 +87,9 @@ BOXES_JS = """() => {
         zoom: box(document.querySelector('#map .leaflet-control-zoom')),
         scale: box(document.querySelector('#map .leaflet-control-scale')),
         map: box(document.querySelector('#map')),
-        paths: [...document.querySelectorAll('#map path')].map(box).filter(b => b.right > b.left || b.bottom > b.top),
+        // every path drawn (Leaflet leaves "M0 0" for what is off the map; hidden is not drawn)
+        paths: [...document.querySelectorAll('#map path')].filter(e => getComputedStyle(e).visibility !== 'hidden')
+               .map(box).filter(b => b.right > b.left || b.bottom > b.top),
         stops: [...document.querySelectorAll('#map .console-map__stop')].map(box),
     };
 }"""
@@ -177,4 +179,20 @@ def test_request_map_with_no_tile_url(app, live_server, browser, make_driver, mo
     legend = page.eval_on_selector_all("#map-legend ol > li", "els => els.map(e => e.textContent)")
     assert [line.split(" — ")[0] for line in legend] == [
         "Départ de Nathalie", "Prise en charge d’Odette", "Dépose d’Odette", "Arrivée de Nathalie"]
+
+    # no candidate at all (an evening appointment): the request itself, its two ends numbered
+    from datetime import time
+
+    late = trip_request(passenger(phone="+33698765400"), at=time(19, 0))
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(live_server + f"/console/demandes/{late.id}")
+    page.wait_for_selector("#map .console-map__stop", state="attached")
+    assert page.locator(".candidate").count() == 0
+    legend = page.eval_on_selector_all("#map-legend ol > li", "els => els.map(e => e.textContent)")
+    assert legend == ["Prise en charge d’Odette — Douelle", "Dépose d’Odette — Cahors"], legend
+    assert page.eval_on_selector_all("#map .console-map__stop", "els => els.map(e => e.textContent)") == ["1", "2"]
+    assert page.locator("#map .console-map__commune").count() >= 4
+    shot(page, "maps-request-no-candidate-1280")
+    assert errors == []
     context.close()

@@ -11,7 +11,7 @@ from lotocar.extensions import db
 KM_PER_DEGREE_LAT = 111.2
 
 
-def around(points: Iterable[tuple[float, float]], limit: int = 40, margin_km: float = 4.0) -> list[dict]:
+def around(points: Iterable[tuple[float, float]], limit: int = 40, margin_km: float = 6.0) -> list[dict]:
     """Communes whose town hall lies in the points' bounding box, widened by `margin_km` (or
     15 % of its span if larger), the most populous first, at most `limit` of them:
     [{"name": "Cahors", "lat": …, "lon": …, "population": …}, …]. Towns outside the Lot keep

@@ -68,7 +68,6 @@
   var labels = [];
   communes.forEach(function (c) {
     var at = [c[1], c[2]];
-    bounds.extend(at);
     var marker = L.circleMarker(at, { radius: 3, stroke: false, fillColor: "#666", fillOpacity: 0.9,
                                       interactive: false, className: "console-map__commune-point" }).addTo(map);
     var east = c[2] > centreLon;
@@ -92,8 +91,9 @@
   L.circleMarker(dropoff, { radius: 8, color: "#000091", fillColor: "#ce0500", fillOpacity: 1 })
     .addTo(map).bindTooltip(text(info.dropoff_label || "Dépose"), { direction: "top" });
 
-  // no point or line under the zoom buttons (top left), the scale (bottom left) or the credits
-  map.fitBounds(bounds, { paddingTopLeft: [64, 28], paddingBottomRight: [28, 40] });
+  // the runs fill the map; no stop or line under the zoom buttons (top left), the scale
+  // (bottom left) or the credits, room left for the stops' labels
+  map.fitBounds(bounds, { paddingTopLeft: [72, 36], paddingBottomRight: [48, 48] });
 
   // ---- the focused run's numbered stops ----
   var stopsLayer = L.layerGroup().addTo(map);
@@ -118,8 +118,8 @@
       if (same) { same.numbers.push(i + 1); same.labels.push(words); return; }
       groups.push({ lat: s.lat, lon: s.lon, numbers: [i + 1], labels: [words], kind: s.kind });
     });
-    var placed = [];  // stop labels already on the map (screen boxes)
-    groups.forEach(function (g) {
+    var placed = [];  // what stop labels must not cover: every stop marker, the labels placed
+    var markers = groups.map(function (g) {
       var numbers = g.numbers.join(", ");
       var icon = L.divIcon({ className: "console-map__stop console-map__stop--" + g.kind,
                              html: "<span>" + numbers + "</span>",
@@ -130,13 +130,16 @@
                        className: "console-map__stop-label" })
         .addTo(stopsLayer);
       placed.push(marker.getElement().getBoundingClientRect());
-      placeLabel(marker.getTooltip(), placed);
+      return marker;
     });
+    markers.forEach(function (marker) { placeLabel(marker.getTooltip(), placed); });
     declutter();
   }
 
-  // a stop's label goes above it, else below, right or left: where it covers no other stop
-  var PLACES = [["top", [0, -10]], ["bottom", [0, 10]], ["right", [14, 0]], ["left", [-14, 0]]];
+  // a stop's label goes above it, else below, right, left or aslant: where it covers no other
+  // stop or label and stays inside the map (else where it covers the least)
+  var PLACES = [["top", [0, -10]], ["bottom", [0, 10]], ["right", [14, 0]], ["left", [-14, 0]],
+                ["left", [-10, 24]], ["right", [10, 24]], ["left", [-10, -24]], ["right", [10, -24]]];
   function placeLabel(tooltip, placed) {
     var box = el.getBoundingClientRect();
     var best = null, fallback = null, least = Infinity;
@@ -160,27 +163,39 @@
     placed.push(tooltip.getElement().getBoundingClientRect());
   }
 
-  // commune names that would cover a stop, another name or a control are hidden
+  // commune points under a control, and names that would cover a stop, another name or a
+  // control, are hidden
   function overlaps(a, b) {
     return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
   }
   function declutter() {
     var box = el.getBoundingClientRect();
-    var taken = [];
-    el.querySelectorAll(".leaflet-control, .console-map__stop, .console-map__stop-label").forEach(function (n) {
-      taken.push(n.getBoundingClientRect());
-    });
+    function rects(selector) {
+      return Array.prototype.map.call(el.querySelectorAll(selector), function (n) { return n.getBoundingClientRect(); });
+    }
+    var controls = rects(".leaflet-control");
+    var taken = controls.concat(rects(".console-map__stop, .console-map__stop-label"));
+    function fits(r) {
+      var inside = r.left >= box.left && r.right <= box.right && r.top >= box.top && r.bottom <= box.bottom;
+      return inside && !taken.some(function (t) { return overlaps(r, t); });
+    }
     labels.forEach(function (marker) {
-      var tip = marker.getTooltip() && marker.getTooltip().getElement();
+      var point = marker.getElement();
+      var under = point && controls.some(function (t) { return overlaps(point.getBoundingClientRect(), t); });
+      if (point) { point.classList.toggle("console-map__commune-point--hidden", under); }
+      var tooltip = marker.getTooltip();
+      var tip = tooltip && tooltip.getElement();
       if (!tip) { return; }
       tip.classList.remove("console-map__commune--hidden");
       var r = tip.getBoundingClientRect();
-      var inside = r.left >= box.left && r.right <= box.right && r.top >= box.top && r.bottom <= box.bottom;
-      if (!inside || taken.some(function (t) { return overlaps(r, t); })) {
-        tip.classList.add("console-map__commune--hidden");
-      } else {
-        taken.push(r);
+      if (!fits(r)) {  // try the other side of its point
+        var right = tooltip.options.direction !== "right";
+        tooltip.options.direction = right ? "right" : "left";
+        tooltip.options.offset = L.point(right ? [3, 0] : [-3, 0]);
+        tooltip.update();
+        r = tip.getBoundingClientRect();
       }
+      if (!under && fits(r)) { taken.push(r); } else { tip.classList.add("console-map__commune--hidden"); }
     });
   }
   map.on("zoomend moveend", function () { window.setTimeout(declutter, 0); });
