@@ -30,13 +30,14 @@ PASSWORD = "motdepasse-solide"
 MEASURES = ROOT / "test-artifacts" / "layout-measures.json"
 
 MEASURE_JS = """(selector) => {
-    window.scrollTo(0, 0);
+    window.scrollTo({top: 0, left: 0, behavior: 'instant'});
     const el = document.querySelector(selector);
     if (!el) { return null; }
     const r = el.getBoundingClientRect();
     const doc = document.documentElement;
     return {top: Math.round(r.top + window.scrollY), bottom: Math.round(r.bottom + window.scrollY),
-            viewport: window.innerHeight, header: Math.round(document.querySelector('header').getBoundingClientRect().height), scrollWidth: doc.scrollWidth, innerWidth: window.innerWidth,
+            viewport: window.innerHeight, scrollWidth: doc.scrollWidth, innerWidth: window.innerWidth,
+            header: Math.round(document.querySelector('header').getBoundingClientRect().height),
             visible: r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== 'hidden',
             // what sticks out sideways, if anything (the message of a failure)
             wider: [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
