@@ -16,6 +16,7 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
+DESKTOP_800 = {"width": 1280, "height": 800}  # a common laptop screen: the layout tests' desktop
 
 
 def _chromium_or_skip():

@@ -17,7 +17,7 @@ from lotocar.bookings import operations as bookings
 from lotocar.bookings import withdrawals
 from lotocar.bookings.models import Booking
 from lotocar.candidates import operations as candidates
-from lotocar.console import queues
+from lotocar.console import maps, queues
 from lotocar.console.forms import (ActionForm, CallConsentForm, CallRequestForm, NotesForm, PassengerForm,
                                    RequestForm, SearchForm, UnmetForm)
 from lotocar.core.guards import MAX_ROW_ID
@@ -284,7 +284,7 @@ def trip_request(request_id: int):
                                    .order_by(Booking.created_at.desc())))
     return render_template(
         "console/request.html", trip=trip, live=live, found=found, misses=misses, linked=linked, past=past,
-        editable=trip.status in requests_ops.EDITABLE,
+        editable=trip.status in requests_ops.EDITABLE, map_data=maps.request_map(trip, found),
         action_form=ActionForm(formdata=None), unmet_form=UnmetForm(formdata=None),
         actions=BOOKING_ACTIONS, booking_labels=bookings.STATUS_LABELS_FR, flags=bookings.FLAGS_FR,
         status_fr=requests_ops.STATUS_FR, reasons_fr=requests_ops.REASONS_FR,

@@ -12,7 +12,9 @@
   var LINE_COLORS = ["#18753c", "#b34000", "#6a6af4", "#a558a0", "#009081", "#c3992a", "#417dc4",
                      "#e1000f", "#716043", "#34bab5"];
 
-  var map = L.map(el, { zoomSnap: 0.25, scrollWheelZoom: false });
+  var map = L.map(el, { zoomSnap: 0.25, scrollWheelZoom: false, zoomControl: false });
+  L.control.zoom({ zoomInTitle: "Zoomer", zoomOutTitle: "Dézoomer" }).addTo(map);
+  L.control.scale({ metric: true, imperial: false, maxWidth: 120, position: "bottomright" }).addTo(map);
   map.attributionControl.setPrefix(false);
   var tileUrl = el.getAttribute("data-tile-url");
   if (tileUrl) {
@@ -121,7 +123,8 @@
     }
     L.control.layers(null, overlays, { collapsed: false }).addTo(map);
     legend();
-    if (data.bounds) { map.fitBounds(data.bounds, { padding: [12, 12] }); }
+    // clear of the zoom buttons (top left), the legend (bottom left) and the scale
+    if (data.bounds) { map.fitBounds(data.bounds, { paddingTopLeft: [56, 12], paddingBottomRight: [12, 32] }); }
     el.setAttribute("data-ready", "true");
   }
 
