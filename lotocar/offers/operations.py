@@ -177,8 +177,13 @@ def to_match_offer(offer: Offer) -> MatchOffer:
         id=offer.id, driver_id=offer.driver_id, origin=Point(o_lat, o_lon),
         destination=Point(d_lat, d_lon), seats=offer.seats,
         max_detour_min=offer.max_detour_min, departure=departure, recurrence=recurrence,
-        accepts=offer.driver.accept_codes,
+        accepts=_driver_of(offer).accept_codes,
     )
+
+
+def _driver_of(offer: Offer) -> Driver:
+    """The trip's driver, also for a trip not flushed yet (its relationship is then unset)."""
+    return offer.driver if offer.driver is not None else db.session.get(Driver, offer.driver_id)
 
 
 def driver_accepts_changed(driver: Driver) -> list[Offer]:
