@@ -309,6 +309,9 @@ ACCESS: dict[tuple[str, str], Row] = {
     ("console.edit_passenger", "POST"): Row("/console/passagers/{w.passenger}/modifier", STAFF, lambda w, r: {
         "phone": format_phone(f"+3365511{w.k:04d}"), "first_name": "Odile", "last_name": "Marty",
         "home": "Douelle", "has_no_car": "y", "need_front_seat": "y"}),
+    ("offers.my_accepts", "GET"): Row("/mes-trajets/ce-que-j-accepte", DRIVER),
+    ("offers.my_accepts", "POST"): Row("/mes-trajets/ce-que-j-accepte", DRIVER,
+                                       lambda w, r: {"accept_assistance_dog": "y"}),
     ("console.edit_driver", "GET"): Row("/console/conducteurs/{w.driver_a}/modifier", STAFF),
     ("console.edit_driver", "POST"): Row("/console/conducteurs/{w.driver_a}/modifier", STAFF, lambda w, r: {
         "phone": format_phone(f"+3366611{w.k:04d}"), "first_name": "Alice", "last_name": "A",

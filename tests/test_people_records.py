@@ -440,3 +440,28 @@ def test_opted_out_row_untouched_when_phone_unchanged(op_client):
                        data=passenger_form(op_client, person, notes="Rappeler le matin"))
     assert r.status_code == 302
     assert db.session.scalar(db.select(db.func.count()).select_from(SmsOptOut)) == 1
+
+
+def test_driver_sets_his_own_accepts(client, make_driver):
+    jean = make_driver("Jean", "Delmas")
+    luzech_cahors(jean)
+    person = passenger()
+    person.needs_flags = "front_seat"
+    db.session.commit()
+    trip = trip_request(person)
+    assert candidates.ranked_candidates(trip)["count"] == 0
+    login_as(client, jean)
+    assert 'id="my-accepts"' in client.get("/mes-trajets/").get_data(as_text=True)
+    page = client.get("/mes-trajets/ce-que-j-accepte")
+    assert page.status_code == 200 and "Laisser la place à l&#39;avant" in page.get_data(as_text=True)
+    r = client.post("/mes-trajets/ce-que-j-accepte", data={"accept_front_seat": "y"})
+    assert r.status_code == 400  # no CSRF token: nothing saved
+    assert db.session.get(Driver, jean.driver.id).accepts_flags is None
+    r = client.post("/mes-trajets/ce-que-j-accepte", data={
+        "csrf_token": csrf_token(client, "/mes-trajets/ce-que-j-accepte"), "accept_front_seat": "y"})
+    assert r.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Driver, jean.driver.id).accept_codes == {"front_seat"}
+    [entry] = entries("user", jean.id, "driver_accepts_updated")
+    assert entry.actor_id == jean.id and entry.changes == {"accepts_flags": [None, "front_seat"]}
+    assert candidates.ranked_candidates(db.session.get(TripRequest, trip.id))["count"] == 1

@@ -7,7 +7,8 @@ from wtforms import (BooleanField, DateField, IntegerField, RadioField, SelectFi
 from wtforms.validators import Length, NumberRange, Optional
 
 from lotocar.communes.forms import CommuneField
-from lotocar.core.needs import ACCEPTS_FR, NEEDS
+from lotocar.core.needs import NEEDS
+from lotocar.drivers.forms import AcceptsForm
 from lotocar.core.forms import BaseForm, strip_filter
 from lotocar.requests.models import RequestReason
 from lotocar.requests.operations import REASONS_FR, UNMET_REASONS_FR
@@ -75,7 +76,7 @@ class PassengerEditForm(PassengerForm):
     """An operator corrects a passenger's record (issue #14): the registration fields plus
     where she is met when leaving from home."""
 
-    pickup_place = StringField("Lieu de prise en charge au départ du domicile (facultatif)", filters=[strip_filter],
+    pickup_place = StringField("Adresse ou repère (facultatif)", filters=[strip_filter],
                                validators=[Optional(), Length(max=200, message="200 caractères au plus.")],
                                description="Par défaut : la mairie. Ex. : 12 rue des Tilleuls, devant la maison.")
     pickup_lat = StringField("Latitude du point (facultatif)", filters=[strip_filter],
@@ -99,7 +100,7 @@ class PassengerEditForm(PassengerForm):
         return lat, lon
 
 
-class DriverRecordForm(BaseForm):
+class DriverRecordForm(AcceptsForm):
     """Staff correct a driver's record and say what he and his car accept (issue #14)."""
 
     first_name = StringField("Prénom", filters=[strip_filter], render_kw={"autocomplete": "off"})
@@ -107,20 +108,6 @@ class DriverRecordForm(BaseForm):
     phone = StringField("Téléphone portable", filters=[strip_filter],
                         render_kw={"inputmode": "tel", "autocomplete": "off"})
     home = CommuneField("Commune du domicile", lot_only=True)
-    accept_wheelchair = BooleanField(ACCEPTS_FR["wheelchair"])
-    accept_boarding_help = BooleanField(ACCEPTS_FR["boarding_help"])
-    accept_assistance_dog = BooleanField(ACCEPTS_FR["assistance_dog"])
-    accept_front_seat = BooleanField(ACCEPTS_FR["front_seat"])
-
-    def accept_fields(self):
-        return [getattr(self, f"accept_{code}") for code in NEEDS]
-
-    def accepts(self) -> frozenset[str]:
-        return frozenset(code for code in NEEDS if getattr(self, f"accept_{code}").data)
-
-    def set_accepts(self, codes) -> None:
-        for code in NEEDS:
-            getattr(self, f"accept_{code}").data = code in codes
 
 
 class CallConsentForm(BaseForm):

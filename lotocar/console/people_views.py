@@ -11,6 +11,7 @@ from lotocar.console.forms import DriverRecordForm, PassengerEditForm
 from lotocar.console.views import STAFF, bp
 from lotocar.core import needs as need_codes
 from lotocar.core import tx
+from lotocar.core.phones import format_phone
 from lotocar.drivers import operations as drivers
 from lotocar.drivers.models import Driver
 from lotocar.extensions import db
@@ -67,7 +68,7 @@ def edit_passenger(passenger_id: int):
     form = PassengerEditForm()
     if not form.is_submitted():
         form.first_name.data, form.last_name.data = person.first_name, person.last_name
-        form.phone.data = person.phone
+        form.phone.data = format_phone(person.phone)
         form.home.set_commune(person.home)
         form.has_no_car.data = person.has_no_car
         form.sms_consent.data = person.sms_consent_at is not None
@@ -124,7 +125,7 @@ def edit_driver(driver_id: int):
     form = DriverRecordForm()
     if not form.is_submitted():
         form.first_name.data, form.last_name.data = driver.user.first_name, driver.user.last_name
-        form.phone.data = driver.user.phone
+        form.phone.data = format_phone(driver.user.phone) if driver.user.phone else ""
         form.home.set_commune(driver.home)
         form.set_accepts(driver.accept_codes)
         return render_template("console/driver_edit.html", form=form, driver=driver)
