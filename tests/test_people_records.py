@@ -8,8 +8,6 @@ from datetime import datetime
 
 import pytest
 
-from matching import Point
-
 from lotocar.audit.models import AuditEntry
 from lotocar.auth.models import Role, User
 from lotocar.auth.operations import create_staff
@@ -24,6 +22,7 @@ from lotocar.notifications.models import SmsMessage, SmsOptOut, SmsStatus
 from lotocar.passengers.models import Passenger
 from lotocar.privacy import operations as privacy
 from lotocar.requests.models import TripRequest
+from matching import Point
 from tests.conftest import csrf_token, login_as
 from tests.factories import MONDAY, commune, luzech_cahors, passenger, trip_request
 
@@ -110,6 +109,7 @@ def test_operator_edits_passenger_record_audited(op_client, operator):
     ({"home": "Toulouse"}, "Aucune commune du Lot"),
     ({"has_no_car": None}, "réservé aux personnes sans voiture"),
     ({"pickup_lat": "quarante-quatre", "pickup_lon": "1,36"}, "La latitude doit être un nombre"),
+    ({"pickup_lat": "nan", "pickup_lon": "inf"}, "La longitude doit être un nombre"),
     ({"pickup_lat": "44,47"}, "la latitude et la longitude"),
     ({"pickup_lat": "44,65", "pickup_lon": "1,36"}, "à plus de 15 km de Douelle"),
     ({"pickup_place": "x" * 201}, "200 caractères au plus."),

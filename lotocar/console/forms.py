@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from datetime import time
 
 from wtforms import (BooleanField, DateField, IntegerField, RadioField, SelectField, StringField,
@@ -7,9 +8,9 @@ from wtforms import (BooleanField, DateField, IntegerField, RadioField, SelectFi
 from wtforms.validators import Length, NumberRange, Optional
 
 from lotocar.communes.forms import CommuneField
+from lotocar.core.forms import BaseForm, strip_filter
 from lotocar.core.needs import NEEDS
 from lotocar.drivers.forms import AcceptsForm
-from lotocar.core.forms import BaseForm, strip_filter
 from lotocar.requests.models import RequestReason
 from lotocar.requests.operations import REASONS_FR, UNMET_REASONS_FR
 
@@ -67,7 +68,7 @@ def parse_coordinate(raw: str | None) -> float | None:
     if not text:
         return None
     value = float(text)
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):  # "nan", "inf"
         raise ValueError(text)
     return value
 

@@ -5,8 +5,8 @@ Revises: 0013_offer_changes
 Create Date: 2026-12-02 01:30:00
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0014_people'
 down_revision = '0013_offer_changes'

@@ -9,8 +9,16 @@ from datetime import date, time
 import pytest
 from matching_testutils import fingerprints, load_communes
 
-from matching import (Booked, CorridorIndex, Matcher, Offer, Recurrence, Request, StraightLineRouter,
-                      brute_force_candidates)
+from matching import (
+    Booked,
+    CorridorIndex,
+    Matcher,
+    Offer,
+    Recurrence,
+    Request,
+    StraightLineRouter,
+    brute_force_candidates,
+)
 
 C = load_communes()
 LUZECH, CAHORS, DOUELLE = C["Luzech"], C["Cahors"], C["Douelle"]
