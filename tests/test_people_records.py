@@ -465,3 +465,19 @@ def test_driver_sets_his_own_accepts(client, make_driver):
     [entry] = entries("user", jean.id, "driver_accepts_updated")
     assert entry.actor_id == jean.id and entry.changes == {"accepts_flags": [None, "front_seat"]}
     assert candidates.ranked_candidates(db.session.get(TripRequest, trip.id))["count"] == 1
+
+
+def test_new_need_flags_rides_to_review(op_client, make_driver):
+    jean = make_driver("Jean", "Delmas")
+    offer = luzech_cahors(jean)
+    person = passenger()
+    trip = trip_request(person)
+    r = op_client.post(f"/console/demandes/{trip.id}/proposer", data={
+        "csrf_token": token(op_client), "offer_id": str(offer.id), "date": MONDAY.isoformat()})
+    assert r.status_code == 302
+    r = op_client.post(f"/console/passagers/{person.id}/modifier",
+                       data=passenger_form(op_client, person, need_assistance_dog="y"), follow_redirects=True)
+    html = r.get_data(as_text=True)
+    assert "Réservations à revoir avec le conducteur : Jean le" in html
+    assert "(n&#39;accepte pas de chien d&#39;assistance)" in html
+    assert bookings.live_booking(trip.id) is not None  # kept: the operator calls them

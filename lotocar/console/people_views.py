@@ -7,11 +7,13 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from lotocar.auth.decorators import roles_required
+from lotocar.bookings.models import LIVE, Booking
 from lotocar.console.forms import DriverRecordForm, PassengerEditForm
 from lotocar.console.views import STAFF, bp
+from lotocar.core import clock, tx
 from lotocar.core import needs as need_codes
-from lotocar.core import tx
 from lotocar.core.phones import format_phone
+from lotocar.core.timeutil import format_date_fr
 from lotocar.drivers import operations as drivers
 from lotocar.drivers.models import Driver
 from lotocar.extensions import db
@@ -19,6 +21,7 @@ from lotocar.notifications import operations as notices
 from lotocar.offers import operations as offers
 from lotocar.passengers import operations as passengers
 from lotocar.passengers.models import Passenger
+from lotocar.requests.models import TripRequest
 
 # error keys of the operations -> the form field they belong to
 _PASSENGER_FIELDS = {"home": "home", "needs_flags": "need_wheelchair"}
@@ -57,6 +60,26 @@ def _phone_moved(old: str | None, new: str, recipient: str, sms_ok: bool, calls_
     if old is None:
         return None
     return notices.phone_changed(old, new, recipient, sms_ok, calls_ok)
+
+
+def _bookings_needing_review(person: Passenger) -> list[str]:
+    """Her rides still to come whose driver does not accept all her needs (after a change of
+    needs): said to the operator, who calls them — nothing is cancelled behind her back."""
+    wanted = person.need_codes
+    if not wanted:
+        return []
+    rows = db.session.scalars(
+        db.select(Booking).join(TripRequest, TripRequest.id == Booking.request_id)
+        .where(TripRequest.passenger_id == person.id, Booking.status.in_(LIVE),
+               Booking.occurrence_date >= clock.now_local().date())
+        .order_by(Booking.occurrence_date))
+    out = []
+    for booking in rows:
+        missing = wanted - booking.offer.driver.accept_codes
+        if missing:
+            out.append(f"{booking.offer.driver.user.first_name} le {format_date_fr(booking.occurrence_date)} "
+                       f"({need_codes.refusal(missing)})")
+    return out
 
 
 @bp.route("/passagers/<int:passenger_id>/modifier", methods=["GET", "POST"])
@@ -109,6 +132,9 @@ def edit_passenger(passenger_id: int):
                     message += (f" Messages en attente : {moved['moved']} vers le nouveau numéro, "
                                 f"{moved['withdrawn']} retiré{'s' if moved['withdrawn'] > 1 else ''}.")
                 flash(message, "success")
+                review = _bookings_needing_review(person) if "needs_flags" in change.changed else []
+                if review:
+                    flash("Réservations à revoir avec le conducteur : " + " ; ".join(review) + ".", "warning")
             return redirect(url_for("console.passenger", passenger_id=person.id))
     if not form_ok:  # the business-rule errors too, all at once
         errors = {**passengers.validate(data)[0], **errors}
