@@ -19,6 +19,7 @@ BLUEPRINTS = [
     "lotocar.offers.views",
     "lotocar.candidates.views",
     "lotocar.api.views",
+    "lotocar.console.people_views",  # record editing (issue #14): adds its routes to console.views.bp
     "lotocar.console.views",
     "lotocar.stats.views",
     "lotocar.notifications.views",
@@ -133,7 +134,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_input_guards(app)  # before the blueprints: it bounds their <int:…> ids
 
     for module in BLUEPRINTS:
-        app.register_blueprint(importlib.import_module(module).bp)
+        blueprint = importlib.import_module(module).bp
+        if app.blueprints.get(blueprint.name) is not blueprint:  # a module adding views to another's bp
+            app.register_blueprint(blueprint)
     for module in PERSONAL_DATA:
         importlib.import_module(module)  # each registers its export / erase hook
 

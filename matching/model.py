@@ -122,8 +122,12 @@ class Offer:
     departure: datetime | None = None
     recurrence: Recurrence | None = None
     tz: str = DEFAULT_TZ
+    accepts: frozenset[str] = frozenset()
+    """Passengers' needs the driver and his car accept (opaque codes, see ``Request.needs``)."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.accepts, frozenset):
+            object.__setattr__(self, "accepts", frozenset(self.accepts))
         if (self.departure is None) == (self.recurrence is None):
             raise ValueError("an offer needs exactly one of departure / recurrence")
         if self.seats < 0:
@@ -184,8 +188,13 @@ class Request:
     flexibility_min: int
     seats: int = 1
     tz: str = DEFAULT_TZ
+    needs: frozenset[str] = frozenset()
+    """Needs every proposed driver must accept (e.g. "assistance_dog"): opaque codes, an offer
+    serves the request only when ``needs <= offer.accepts``."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.needs, frozenset):
+            object.__setattr__(self, "needs", frozenset(self.needs))
         if self.mode not in ("arrive_by", "leave_after"):
             raise ValueError("mode must be 'arrive_by' or 'leave_after'")
         if self.flexibility_min < 0:
@@ -195,6 +204,10 @@ class Request:
         if self.time.tzinfo is not None:
             raise ValueError("request time must be naive local time")
         zone(self.tz)
+
+    def unmet_needs(self, offer: Offer) -> frozenset[str]:
+        """The needs of this request the offer's driver does not accept (empty: none)."""
+        return self.needs - offer.accepts
 
     def target(self) -> datetime:
         """Aware local datetime of T."""

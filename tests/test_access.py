@@ -309,6 +309,18 @@ ACCESS: dict[tuple[str, str], Row] = {
                                              lambda w, r: {"notes": "Rappeler le matin", "needs": "Canne"}),
     ("console.passenger_call_consent", "POST"): Row("/console/passagers/{w.passenger}/appels", STAFF,
                                                     lambda w, r: {"call_consent": "y"}),
+    # records editable by operators (issue #14)
+    ("console.edit_passenger", "GET"): Row("/console/passagers/{w.passenger}/modifier", STAFF),
+    ("console.edit_passenger", "POST"): Row("/console/passagers/{w.passenger}/modifier", STAFF, lambda w, r: {
+        "phone": format_phone(f"+3365511{w.k:04d}"), "first_name": "Odile", "last_name": "Marty",
+        "home": "Douelle", "has_no_car": "y", "need_front_seat": "y"}),
+    ("offers.my_accepts", "GET"): Row("/mes-trajets/ce-que-j-accepte", DRIVER),
+    ("offers.my_accepts", "POST"): Row("/mes-trajets/ce-que-j-accepte", DRIVER,
+                                       lambda w, r: {"accept_assistance_dog": "y"}),
+    ("console.edit_driver", "GET"): Row("/console/conducteurs/{w.driver_a}/modifier", STAFF),
+    ("console.edit_driver", "POST"): Row("/console/conducteurs/{w.driver_a}/modifier", STAFF, lambda w, r: {
+        "phone": format_phone(f"+3366611{w.k:04d}"), "first_name": "Alice", "last_name": "A",
+        "home": "Luzech", "accept_wheelchair": "y"}),
     ("console.booking", "GET"): Row("/console/reservations/{w.booking}", STAFF),
     ("console.booking_action", "POST"): Row("/console/reservations/{w.booking}/accept", STAFF, lambda w, r: {}),
     # personal data (RGPD): admins only

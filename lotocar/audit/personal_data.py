@@ -10,7 +10,8 @@ from lotocar.extensions import db
 
 SCRUB_KEYS = {"phone", "email", "first_name", "last_name", "notes", "needs", "remark",
               "origin_place", "destination_place", "origin_lat", "origin_lon",
-              "destination_lat", "destination_lon"}
+              "destination_lat", "destination_lon", "pickup_place", "pickup_lat", "pickup_lon",
+              "needs_flags", "accepts_flags"}
 
 
 def _entries(subject: pd.Subject):

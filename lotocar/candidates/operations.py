@@ -15,6 +15,7 @@ from lotocar.candidates.reactions import apply_tour
 from lotocar.candidates.service import service
 from lotocar.contributions import operations as contributions
 from lotocar.core import clock
+from lotocar.core import needs as need_codes
 from lotocar.core.phones import format_phone
 from lotocar.core.timeutil import to_local
 from lotocar.drivers.models import Driver
@@ -85,7 +86,37 @@ def ranked_candidates(request: TripRequest) -> dict:
             "contribution_label": quote.label_fr,
             "passenger_km": round(quote.km, 1),
         })
-    return {"request_id": request.id, "count": len(items), "candidates": items}
+    return {"request_id": request.id, "count": len(items), "candidates": items,
+            "excluded_for_needs": excluded_for_needs(request, found)}
+
+
+def excluded_for_needs(request: TripRequest, found: list) -> list[dict]:
+    """The drivers whose trip would serve the request but for the passenger's needs, one line
+    per driver (his best run), with why: "n'accepte pas de chien d'assistance"."""
+    wanted = request.passenger.need_codes
+    if not wanted:
+        return []
+    kept = {c.offer_id for c in found}
+    relaxed = [c for c in service().candidates_for(request, ignore_needs=True) if c.offer_id not in kept]
+    if not relaxed:
+        return []
+    offers = {o.id: o for o in db.session.scalars(
+        db.select(Offer).options(joinedload(Offer.origin), joinedload(Offer.destination),
+                                 joinedload(Offer.driver).joinedload(Driver.user))
+        .where(Offer.id.in_({c.offer_id for c in relaxed}))).unique()}
+    out: list[dict] = []
+    seen: set[int] = set()
+    for cand in relaxed:
+        offer = offers[cand.offer_id]
+        missing = wanted - offer.driver.accept_codes
+        if not missing or cand.driver_id in seen:
+            continue
+        seen.add(cand.driver_id)
+        out.append({"driver_id": cand.driver_id, "driver_first_name": offer.driver.user.first_name,
+                    "offer_id": offer.id, "trip": f"{offer.origin.name} → {offer.destination.name}",
+                    "date": cand.date.isoformat(), "missing": sorted(missing),
+                    "reason": need_codes.refusal(missing)})
+    return out
 
 
 def _booked_places(booking_ids: set[int]) -> dict[int, TripRequest]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from flask import Flask, current_app
@@ -32,6 +32,7 @@ from matching.misses import DETOUR_SLACK_MIN, WINDOW_SLACK_MIN, Miss, near_misse
 from matching.model import localize_ts
 
 from lotocar.core import clock
+from lotocar.core import needs as need_codes
 from lotocar.bookings.models import LIVE, Booking, BookingStatus, OfferDay
 from lotocar.core import tx
 from lotocar.core.counters import read as read_counter
@@ -40,6 +41,7 @@ from lotocar.core.timeutil import to_local
 from lotocar.extensions import db
 from lotocar.offers.models import Offer, OfferChange, OfferStatus
 from lotocar.offers.operations import to_match_offer
+from lotocar.passengers.models import Passenger
 from lotocar.requests.changes import COUNTER as REQUESTS_COUNTER
 from lotocar.requests.models import RequestMode, RequestStatus, TripRequest
 from lotocar.roads.service import RoadRouter
@@ -102,7 +104,8 @@ class MatchingService:
     # -- keeping the index in step -------------------------------------------------------
 
     def _load_offers(self, today: date, ids: set[int] | None = None) -> list[Offer]:
-        stmt = (db.select(Offer).options(selectinload(Offer.origin), selectinload(Offer.destination))
+        stmt = (db.select(Offer).options(selectinload(Offer.origin), selectinload(Offer.destination),
+                                         selectinload(Offer.driver))
                 .where(Offer.status == OfferStatus.ACTIVE, Offer.last_date >= today))
         if ids is not None:
             stmt = stmt.where(Offer.id.in_(ids))
@@ -226,10 +229,14 @@ class MatchingService:
 
     # -- queries --------------------------------------------------------------------------
 
-    def candidates_for(self, request: TripRequest, ignore_bookings: list[Booking] = ()
-                       ) -> list[MatchCandidate]:
-        """Ranked candidates; the seats of `ignore_bookings` count as free (to re-check them)."""
+    def candidates_for(self, request: TripRequest, ignore_bookings: list[Booking] = (),
+                       ignore_needs: bool = False) -> list[MatchCandidate]:
+        """Ranked candidates; the seats of `ignore_bookings` count as free (to re-check them).
+        `ignore_needs`: as if the passenger had no accessibility needs (to say which drivers
+        were left out for them only)."""
         match_request = to_match_request(request)
+        if ignore_needs:
+            match_request = replace(match_request, needs=frozenset())
         matcher = self._fresh_matcher()
         with self._lock:
             first, last = matcher.index.reachable_dates(match_request)
@@ -331,13 +338,15 @@ def open_match_requests(since: datetime) -> list[Request]:
     rows = db.session.execute(
         db.select(TripRequest.id, TripRequest.passenger_id, TripRequest.origin_lat, TripRequest.origin_lon,
                   o.lat, o.lon, TripRequest.destination_lat, TripRequest.destination_lon, d.lat, d.lon,
-                  TripRequest.mode, TripRequest.target_at, TripRequest.flexibility_min, TripRequest.seats)
+                  TripRequest.mode, TripRequest.target_at, TripRequest.flexibility_min, TripRequest.seats,
+                  Passenger.needs_flags)
         .join(o, o.insee == TripRequest.origin_insee).join(d, d.insee == TripRequest.destination_insee)
+        .join(Passenger, Passenger.id == TripRequest.passenger_id)
         .where(TripRequest.status.in_((RequestStatus.OPEN, RequestStatus.UNMET)),
                TripRequest.target_at >= since)
     ).all()
     out = []
-    for (rid, pid, olat, olon, oclat, oclon, dlat, dlon, dclat, dclon, mode, target, flex, seats) in rows:
+    for (rid, pid, olat, olon, oclat, oclon, dlat, dlon, dclat, dclon, mode, target, flex, seats, flags) in rows:
         local = to_local(target)
         out.append(Request(
             id=rid, passenger_id=pid,
@@ -345,7 +354,7 @@ def open_match_requests(since: datetime) -> list[Request]:
             dropoff=Point(dlat, dlon) if dlat is not None and dlon is not None else Point(dclat, dclon),
             date=local.date(), mode="arrive_by" if mode == RequestMode.ARRIVE_BY else "leave_after",
             time=local.time().replace(tzinfo=None, second=0, microsecond=0),
-            flexibility_min=flex, seats=seats))
+            flexibility_min=flex, seats=seats, needs=need_codes.parse(flags)))
     return out
 
 
@@ -359,6 +368,7 @@ def to_match_request(request: TripRequest) -> Request:
         mode="arrive_by" if request.mode == RequestMode.ARRIVE_BY else "leave_after",
         time=local.time().replace(tzinfo=None, second=0, microsecond=0),
         flexibility_min=request.flexibility_min, seats=request.seats,
+        needs=request.passenger.need_codes,
     )
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from datetime import time
 
 from wtforms import (BooleanField, DateField, IntegerField, RadioField, SelectField, StringField,
@@ -8,6 +9,8 @@ from wtforms.validators import Length, NumberRange, Optional
 
 from lotocar.communes.forms import CommuneField
 from lotocar.core.forms import BaseForm, strip_filter
+from lotocar.core.needs import NEEDS
+from lotocar.drivers.forms import AcceptsForm
 from lotocar.requests.models import RequestReason
 from lotocar.requests.operations import MAX_SEATS, REASONS_FR, UNMET_REASONS_FR
 
@@ -22,7 +25,26 @@ class SearchForm(BaseForm):
                     render_kw={"autofocus": True, "autocomplete": "off", "inputmode": "search"})
 
 
-class PassengerForm(BaseForm):
+class NeedsFieldsMixin:
+    """The accessibility needs as four checkboxes `need_<code>` (lotocar.core.needs)."""
+
+    need_wheelchair = BooleanField(NEEDS["wheelchair"][0])
+    need_boarding_help = BooleanField(NEEDS["boarding_help"][0])
+    need_assistance_dog = BooleanField(NEEDS["assistance_dog"][0])
+    need_front_seat = BooleanField(NEEDS["front_seat"][0])
+
+    def need_fields(self):
+        return [getattr(self, f"need_{code}") for code in NEEDS]
+
+    def needs_flags(self) -> frozenset[str]:
+        return frozenset(code for code in NEEDS if getattr(self, f"need_{code}").data)
+
+    def set_needs(self, codes) -> None:
+        for code in NEEDS:
+            getattr(self, f"need_{code}").data = code in codes
+
+
+class PassengerForm(NeedsFieldsMixin, BaseForm):
     phone = StringField("Téléphone (portable ou fixe)", filters=[strip_filter],
                         render_kw={"inputmode": "tel", "autocomplete": "off"})
     first_name = StringField("Prénom", filters=[strip_filter], render_kw={"autocomplete": "off"})
@@ -38,6 +60,55 @@ class PassengerForm(BaseForm):
                           description="Ex. : aide pour monter en voiture, fauteuil pliant.")
     notes = TextAreaField("Notes (facultatif)", filters=[strip_filter],
                           validators=[Optional(), Length(max=2000, message="2000 caractères au plus.")])
+
+
+def parse_coordinate(raw: str | None) -> float | None:
+    """A latitude / longitude as typed ("44,4475" or "44.4475"); ValueError when not a number."""
+    text = (raw or "").strip().replace(",", ".").replace("\u00a0", "").replace(" ", "")
+    if not text:
+        return None
+    value = float(text)
+    if not math.isfinite(value):  # "nan", "inf"
+        raise ValueError(text)
+    return value
+
+
+class PassengerEditForm(PassengerForm):
+    """An operator corrects a passenger's record (issue #14): the registration fields plus
+    where she is met when leaving from home."""
+
+    pickup_place = StringField("Adresse ou repère (facultatif)", filters=[strip_filter],
+                               validators=[Optional(), Length(max=200, message="200 caractères au plus.")],
+                               description="Par défaut : la mairie. Ex. : 12 rue des Tilleuls, devant la maison.")
+    pickup_lat = StringField("Latitude du point (facultatif)", filters=[strip_filter],
+                             render_kw={"inputmode": "decimal", "autocomplete": "off"},
+                             description="Ex. : 44,4475 — ou cliquez sur la carte.")
+    pickup_lon = StringField("Longitude du point (facultatif)", filters=[strip_filter],
+                             render_kw={"inputmode": "decimal", "autocomplete": "off"},
+                             description="Ex. : 1,4403")
+
+    def pickup_point(self, errors: dict[str, str]) -> tuple[float | None, float | None]:
+        try:
+            lat = parse_coordinate(self.pickup_lat.data)
+        except ValueError:
+            errors["pickup_lat"] = "La latitude doit être un nombre, par exemple 44,4475."
+            lat = None
+        try:
+            lon = parse_coordinate(self.pickup_lon.data)
+        except ValueError:
+            errors["pickup_lon"] = "La longitude doit être un nombre, par exemple 1,4403."
+            lon = None
+        return lat, lon
+
+
+class DriverRecordForm(AcceptsForm):
+    """Staff correct a driver's record and say what he and his car accept (issue #14)."""
+
+    first_name = StringField("Prénom", filters=[strip_filter], render_kw={"autocomplete": "off"})
+    last_name = StringField("Nom", filters=[strip_filter], render_kw={"autocomplete": "off"})
+    phone = StringField("Téléphone portable", filters=[strip_filter],
+                        render_kw={"inputmode": "tel", "autocomplete": "off"})
+    home = CommuneField("Commune du domicile", lot_only=True)
 
 
 class CallConsentForm(BaseForm):

@@ -148,7 +148,7 @@ def register_passenger():
         phone=form.phone.data or "", home_insee=form.home.commune.insee if form.home.commune else None,
         has_no_car=bool(form.has_no_car.data), sms_consent=bool(form.sms_consent.data),
         needs=form.needs.data, notes=form.notes.data, call_consent=bool(form.call_consent.data),
-        prefers_calls=bool(form.prefers_calls.data))
+        prefers_calls=bool(form.prefers_calls.data), needs_flags=form.needs_flags())
     person_errors, _phone, _mobile = passengers.validate(data)
     request_data = _request_input(call, None, form.home.commune) if with_request else None
     request_errors = requests_ops.validate(request_data, utcnow(), check_passenger=False) if with_request else {}

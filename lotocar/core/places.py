@@ -26,6 +26,11 @@ def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * 6371.0088 * math.asin(math.sqrt(a))
 
 
+def km_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in km."""
+    return _km(lat1, lon1, lat2, lon2)
+
+
 def check_place(prefix: str, place: PlaceInput, errors: dict[str, str]) -> None:
     if not place.insee:
         errors.setdefault(prefix, "Indiquez une commune.")

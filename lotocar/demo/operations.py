@@ -32,6 +32,7 @@ class DemoDriver:
     home: str  # INSEE
     # (origin, destination, "HH:MM", weekdays or None for one-off in N days, seats, detour)
     trips: tuple[tuple[str, str, str, tuple[int, ...] | int, int, int], ...]
+    accepts: str | None = None  # passengers' needs he and his car accept (lotocar.core.needs)
 
 
 CAHORS, FIGEAC = "46042", "46102"
@@ -53,19 +54,24 @@ DRIVERS = [
         ("46127", CAHORS, "07:15", (1, 2, 3, 4, 5), 3, 15),
         ("46127", CAHORS, "13:30", 5, 3, 20))),
     DemoDriver("Nathalie", "Rességuier", "+33612345607", "46182", (  # Luzech
-        ("46182", CAHORS, "07:45", (1, 2, 3, 4, 5), 3, 10),)),
+        ("46182", CAHORS, "07:45", (1, 2, 3, 4, 5), 3, 10),), "boarding_help,front_seat,wheelchair"),
     DemoDriver("Alain", "Couderc", "+33612345608", "46009", (  # Assier
         ("46009", FIGEAC, "07:20", (1, 2, 3, 4, 5), 3, 10),
         (FIGEAC, "46009", "17:30", (1, 2, 3, 4, 5), 3, 10))),
     DemoDriver("Sylvie", "Bach", "+33612345609", "46088", (  # Douelle
-        ("46088", CAHORS, "08:10", 2, 2, 10),)),
+        ("46088", CAHORS, "08:10", 2, 2, 10),), "assistance_dog,boarding_help"),
 ]
 
 PASSENGERS = [
-    ("Odette", "Marty", "+33565000001", False, "46088", "Aide pour monter en voiture."),
+    ("Odette", "Marty", "+33565000001", False, "46088", "Marche avec une canne."),
     ("Kevin", "Roques", "+33698765401", True, "46201", None),
-    ("Yvette", "Pélissié", "+33565000002", False, "46191", None),
+    ("Yvette", "Pélissié", "+33565000002", False, "46191", "Malvoyante, avec son chien guide."),
 ]
+# accessibility needs (flags) and pickup place (text, lat, lon) of the demo passengers
+PASSENGER_NEEDS = {
+    "+33565000001": ("boarding_help,front_seat", ("4 chemin du Pech, devant le portail", 44.4738, 1.3652)),
+    "+33565000002": ("assistance_dog", None),
+}
 
 
 def _commune(insee: str) -> Commune:
@@ -89,7 +95,7 @@ def load_demo() -> dict[str, int]:
         user = User(role=Role.DRIVER, first_name=spec.first, last_name=spec.last,
                     phone=spec.phone, phone_verified_at=utcnow())
         user.driver = Driver(home_insee=_commune(spec.home).insee, consent_contact=True,
-                             consent_at=utcnow())
+                             consent_at=utcnow(), accepts_flags=spec.accepts)
         db.session.add(user)
         db.session.flush()
         counts["drivers"] += 1
@@ -116,6 +122,10 @@ def load_demo() -> dict[str, int]:
                               home_insee=_commune(home).insee, has_no_car=True, needs=needs,
                               sms_consent_at=utcnow() if mobile else None,
                               call_consent_at=None if mobile else utcnow())  # landlines: automatic calls
+        flags, pickup = PASSENGER_NEEDS.get(phone, (None, None))
+        passenger.needs_flags = flags
+        if pickup is not None:
+            passenger.pickup_place, passenger.pickup_lat, passenger.pickup_lon = pickup
         db.session.add(passenger)
         db.session.flush()
         counts["passengers"] += 1
@@ -123,7 +133,8 @@ def load_demo() -> dict[str, int]:
         request = TripRequest(passenger_id=passenger.id, mode=RequestMode.ARRIVE_BY,
                               target_at=local_to_utc(day, time(9, 0)), flexibility_min=30,
                               reason=RequestReason.MEDICAL if not mobile else RequestReason.JOB)
-        request.set_place("origin", _commune(home))
+        request.set_place("origin", _commune(home), passenger.pickup_place, passenger.pickup_lat,
+                          passenger.pickup_lon)
         request.set_place("destination", _commune(CAHORS), "Centre hospitalier")
         db.session.add(request)
         counts["requests"] += 1

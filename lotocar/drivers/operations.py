@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from lotocar.audit import operations as audit
 from lotocar.auth.models import Role, User
 from lotocar.communes.models import Commune
+from lotocar.core import needs as need_codes
 from lotocar.core.phones import PhoneError, parse_phone
 from lotocar.core.timeutil import utcnow
 from lotocar.drivers.models import Driver
@@ -67,3 +68,88 @@ def register_by_staff(data: DriverInput, actor_id: int | None) -> Driver:
     audit.record(actor_id, "user", user.id, "driver_registered_by_staff",
                  {"phone": phone, **({"email_not_saved": True} if email_taken else {})})
     return user.driver
+
+
+@dataclass(frozen=True)
+class DriverRecordInput:
+    first_name: str
+    last_name: str
+    phone: str
+    home_insee: str | None
+    accepts: frozenset[str] = frozenset()  # lotocar.core.needs codes
+
+
+@dataclass(frozen=True)
+class DriverChange:
+    driver: Driver
+    changed: dict[str, list]  # field -> [before, after]
+    old_phone: str | None     # the number before, when it changed
+
+    @property
+    def accepts_changed(self) -> bool:
+        return "accepts_flags" in self.changed
+
+
+def _snapshot(driver: Driver) -> dict:
+    user = driver.user
+    return {"first_name": user.first_name, "last_name": user.last_name, "phone": user.phone,
+            "home_insee": driver.home_insee, "accepts_flags": driver.accepts_flags}
+
+
+def validate_record(driver: Driver, data: DriverRecordInput) -> tuple[dict[str, str], str | None]:
+    """French errors per field, and the number normalised (E.164)."""
+    errors: dict[str, str] = {}
+    for field in ("first_name", "last_name"):
+        value = (getattr(data, field) or "").strip()
+        if not value:
+            errors[field] = "Ce champ est obligatoire."
+        elif len(value) > 80:
+            errors[field] = "80 caractères au plus."
+    phone = None
+    try:
+        phone, _ = parse_phone(data.phone, mobile_only=True)
+    except PhoneError as exc:
+        errors["phone"] = str(exc)
+    if phone and db.session.scalar(db.select(User).where(User.phone == phone, User.id != driver.user_id)) is not None:
+        errors["phone"] = "Ce numéro est déjà celui d'un autre compte."
+    home = db.session.get(Commune, data.home_insee) if data.home_insee else None
+    if home is None or not home.in_lot:
+        errors["home"] = "Indiquez la commune du domicile (une commune du Lot)."
+    if set(data.accepts) - need_codes.NEEDS.keys():
+        errors["accepts"] = "Choix inconnu."
+    return errors, phone
+
+
+def update_record(driver: Driver, data: DriverRecordInput, actor_id: int | None) -> DriverChange:
+    """Staff correct a driver's record (name, mobile number, home, what he accepts); audited
+    with each changed field's before / after on his user. Adds and flushes; the edge commits
+    (and tells his trips when what he accepts changed: `offers.operations.driver_accepts_changed`)."""
+    errors, phone = validate_record(driver, data)
+    if errors:
+        raise DriverInputError(errors)
+    before = _snapshot(driver)
+    driver.user.first_name, driver.user.last_name = data.first_name.strip(), data.last_name.strip()
+    if phone != driver.user.phone:
+        driver.user.phone = phone
+        driver.user.phone_verified_at = None  # the new number is verified at his next login
+    driver.home_insee = data.home_insee
+    driver.accepts_flags = need_codes.dump(data.accepts)
+    after = _snapshot(driver)
+    changed = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+    db.session.flush()
+    if changed:
+        audit.record(actor_id, "user", driver.user_id, "driver_record_updated", changed)
+    return DriverChange(driver, changed, before["phone"] if "phone" in changed else None)
+
+
+def set_accepts(driver: Driver, accepts: frozenset[str], actor_id: int | None) -> bool:
+    """The driver himself says what he accepts; True when it changed (audited)."""
+    if set(accepts) - need_codes.NEEDS.keys():
+        raise DriverInputError({"accepts": "Choix inconnu."})
+    before, after = driver.accepts_flags, need_codes.dump(accepts)
+    if before == after:
+        return False
+    driver.accepts_flags = after
+    db.session.flush()
+    audit.record(actor_id, "user", driver.user_id, "driver_accepts_updated", {"accepts_flags": [before, after]})
+    return True

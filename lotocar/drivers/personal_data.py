@@ -13,7 +13,8 @@ def export(subject: pd.Subject) -> dict[str, Any]:
     if subject.kind != "driver":
         return {}
     driver = db.session.get(Driver, subject.person_id)
-    return {"person": pd.row(driver, ["home_insee", "consent_contact", "consent_at", "notes"])}
+    return {"person": pd.row(driver, ["home_insee", "consent_contact", "consent_at", "notes",
+                                       "accepts_flags"])}
 
 
 def erase(subject: pd.Subject) -> None:
@@ -21,6 +22,7 @@ def erase(subject: pd.Subject) -> None:
         return
     driver = db.session.get(Driver, subject.person_id)
     driver.notes = None
+    driver.accepts_flags = None  # what he accepted (issue #14): his trips are closed by the erasure
     driver.consent_contact = False
 
 

@@ -287,3 +287,8 @@ def answer_link(token: str, answer: str, now: datetime | None = None) -> str:
     if answer == "oui":
         return "Merci ! Nous prévenons la personne et vous confirmons le trajet par SMS."
     return "C'est noté, merci. Nous cherchons un autre conducteur."
+
+
+def phone_changed(old: str, new: str, recipient: str, sms_ok: bool, calls_ok: bool) -> dict[str, int]:
+    """See `outbox.phone_changed` (a number corrected on a passenger's or driver's record)."""
+    return outbox.phone_changed(old, new, recipient, sms_ok, calls_ok)

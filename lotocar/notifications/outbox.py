@@ -653,3 +653,33 @@ def cancel_pending_for(phone: str, reason: str, now: datetime | None = None) -> 
         .values(status=S.CANCELLED, last_error=reason[:300], status_at=now or utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
+
+
+def phone_changed(old: str, new: str, recipient: str, sms_ok: bool, calls_ok: bool,
+                  now: datetime | None = None) -> dict[str, int]:
+    """A person's number was corrected on her record (in the current transaction):
+
+    - a STOP given from the old number is her choice: the new number is opted out too;
+    - her messages still pending go to the new number (SMS only if it can take them with her
+      consent, calls only with hers); the others are withdrawn. A send whose outcome is unknown
+      keeps its number: it is checked at the provider as it was sent.
+    """
+    now = now or utcnow()
+    old_row = db.session.get(SmsOptOut, old)
+    carried = 0
+    if old_row is not None and old_row.opted_out and not is_opted_out(new):
+        set_opt_out(new, True, old_row.keyword, "number_change", now)
+        carried = 1
+    moved = withdrawn = 0
+    rows = db.session.scalars(db.select(SmsMessage).where(
+        SmsMessage.to_phone == old, SmsMessage.recipient == recipient, SmsMessage.status == S.PENDING))
+    for row in rows:
+        if (sms_ok if row.channel == Channel.SMS else calls_ok):
+            row.to_phone = new
+            moved += 1
+        else:
+            row.status, row.status_at = S.CANCELLED, now
+            row.last_error = "Numéro changé : ce canal ne convient plus"
+            withdrawn += 1
+    db.session.flush()
+    return {"moved": moved, "withdrawn": withdrawn, "opt_out_carried": carried}

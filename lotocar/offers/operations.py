@@ -177,7 +177,30 @@ def to_match_offer(offer: Offer) -> MatchOffer:
         id=offer.id, driver_id=offer.driver_id, origin=Point(o_lat, o_lon),
         destination=Point(d_lat, d_lon), seats=offer.seats,
         max_detour_min=offer.max_detour_min, departure=departure, recurrence=recurrence,
+        accepts=_driver_of(offer).accept_codes,
     )
+
+
+def _driver_of(offer: Offer) -> Driver:
+    """The trip's driver, also for a trip not flushed yet (its relationship is then unset)."""
+    return offer.driver if offer.driver is not None else db.session.get(Driver, offer.driver_id)
+
+
+def driver_accepts_changed(driver: Driver) -> list[Offer]:
+    """What the driver accepts (passengers' needs) changed: each of his trips still to come
+    is saved again, so every matching index follows and his booked passengers are
+    reconciled (one whose needs he no longer accepts loses the ride and is told)."""
+    today = clock.now_local().date()
+    offers = list(db.session.scalars(
+        db.select(Offer.id).where(Offer.driver_id == driver.id, Offer.last_date >= today,
+                                  Offer.status != OfferStatus.CANCELLED).order_by(Offer.id)))
+    changed = []
+    for offer_id in offers:
+        offer = lock_offer(offer_id)
+        if offer is not None:
+            _saved(offer, "accepts_changed")
+            changed.append(offer)
+    return changed
 
 
 def occurrences(offer: Offer, start: date, end: date) -> list[datetime]:

@@ -10,6 +10,8 @@ from lotocar.bookings import withdrawals
 from lotocar.bookings.models import Booking
 from lotocar.candidates.operations import serving_counts
 from lotocar.core import tx
+from lotocar.drivers import operations as drivers
+from lotocar.drivers.forms import AcceptsForm
 from lotocar.extensions import db, limiter
 from lotocar.offers import operations as ops
 from lotocar.offers.forms import OfferForm, StatusForm
@@ -141,3 +143,26 @@ def answer(booking_id: int, action: str):
                "decline": "C'est noté : l'équipe cherche un autre conducteur.",
                "cancel": "C'est noté : l'équipe prévient le passager."}[action], "success")
     return redirect(url_for("offers.my_trips"))
+
+
+@bp.route("/ce-que-j-accepte", methods=["GET", "POST"])
+@roles_required(Role.DRIVER)
+def my_accepts():
+    """The driver says what he and his car accept (passengers' needs, issue #14); his trips
+    are saved again so the matching follows (and a booked passenger who needs what he no
+    longer accepts is told, like after any trip change)."""
+    driver = current_driver()
+    form = AcceptsForm()
+    if not form.is_submitted():
+        form.set_accepts(driver.accept_codes)
+    elif form.validate_on_submit():
+        def save():
+            changed = drivers.set_accepts(driver, form.accepts(), current_user.id)
+            if changed:
+                ops.driver_accepts_changed(driver)
+            return changed
+        changed = tx.atomic(save)
+        flash("C'est noté : l'équipe ne vous proposera que des passagers dont vous acceptez les besoins."
+              if changed else "Aucune modification.", "success" if changed else "info")
+        return redirect(url_for("offers.my_trips"))
+    return render_template("offers/accepts.html", form=form), (400 if form.errors else 200)

@@ -9,8 +9,8 @@ from lotocar.extensions import db
 from lotocar.passengers.models import Passenger
 
 FIELDS = ["id", "first_name", "last_name", "phone", "phone_is_mobile", "home_insee", "has_no_car",
-          "sms_consent_at", "call_consent_at", "prefers_calls", "needs", "notes", "created_at",
-          "anonymised_at"]
+          "sms_consent_at", "call_consent_at", "prefers_calls", "needs", "notes", "needs_flags",
+          "pickup_place", "pickup_lat", "pickup_lon", "created_at", "anonymised_at"]
 
 
 def export(subject: pd.Subject) -> dict[str, Any]:
@@ -26,6 +26,8 @@ def erase(subject: pd.Subject) -> None:
     person.first_name, person.last_name = pd.ANON, ""
     person.phone = subject.placeholder
     person.needs = person.notes = None
+    person.needs_flags = None  # accessibility needs and pickup place (issue #14)
+    person.pickup_place = person.pickup_lat = person.pickup_lon = None
     person.sms_consent_at = None
     person.sms_consent_by_id = None
     person.call_consent_at = None  # automatic calls (issue #17): consent asked on the phone

@@ -1,7 +1,7 @@
 """Passengers' trip requests, entered by operators (or partners through the API)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
 from lotocar.audit import operations as audit
@@ -135,6 +135,7 @@ def create_request(data: RequestInput, operator_id: int | None,
     errors = validate(data, now or utcnow())
     if errors:
         raise RequestInputError(errors)
+    data = with_home_pickup(data)
     outbound = _make(data, data.mode, data.day, data.at, data.origin, data.destination, operator_id)
     audit.record(operator_id, "request", outbound.id, "created", {"passenger_id": data.passenger_id})
     back = None
@@ -144,6 +145,24 @@ def create_request(data: RequestInput, operator_id: int | None,
         back.return_of_id = outbound.id
         audit.record(operator_id, "request", back.id, "created", {"return_of": outbound.id})
     return outbound, back
+
+
+def home_place(passenger: Passenger | None, place: PlaceInput) -> PlaceInput:
+    """A place at the passenger's home commune, given without a precise point: her own
+    pickup place (address and point on her record) instead of the town hall."""
+    if (passenger is None or place.insee != passenger.home_insee or place.place or place.lat is not None
+            or not (passenger.pickup_place or passenger.has_pickup_point)):
+        return place
+    return replace(place, place=passenger.pickup_place, lat=passenger.pickup_lat, lon=passenger.pickup_lon)
+
+
+def with_home_pickup(data: RequestInput) -> RequestInput:
+    """`data` with its home end(s) at the passenger's pickup place (see `home_place`)."""
+    passenger = db.session.get(Passenger, data.passenger_id) if data.passenger_id else None
+    if passenger is None:
+        return data
+    return replace(data, origin=home_place(passenger, data.origin),
+                   destination=home_place(passenger, data.destination))
 
 
 def local_target(request: TripRequest) -> datetime:
