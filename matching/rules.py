@@ -6,7 +6,8 @@ when, along the route O -> p -> d -> D computed by the router:
 * ``detour = m(O,p) + m(p,d) + m(d,D) - m(O,D) <= max_detour_min`` (+ 1e-9);
 * ``pickup_at = t0 + m(O,p)`` (``leave_after``) or ``dropoff_at = pickup_at + m(p,d)``
   (``arrive_by``) lies in the request's window, bounds inclusive (1e-9 min tolerance);
-* ``offer.seats - seats_taken[(offer.id, local date of t0)] >= request.seats``.
+* ``offer.seats - seats_taken[(offer.id, local date of t0)] >= request.seats``;
+* the local date of ``t0`` is not one of the offer's ``skip_dates``.
 
 Any occurrence whose pick-up or drop-off can fall in the window is considered, whatever
 its date: a run leaving at 23:50 the day before (or just after midnight the day after, for
@@ -83,6 +84,8 @@ def evaluate(
     ``op`` = leg O->p, ``dd`` = leg d->D, ``od`` = leg O->D. Returns the candidate or None.
     """
     day = t0.date()
+    if offer.skip_dates and day in offer.skip_dates:
+        return None  # the driver cancelled that date (the index may still return the run)
     booked = ctx.tours.get((offer.id, day), ()) if ctx.tours else ()
     if booked:
         return _evaluate_tour(ctx, offer, t0, t0_s, od, booked)

@@ -495,3 +495,7 @@ def privacy_erase(kind: str, person_id: int):
         abort(404)
     flash("Données personnelles effacées. Les trajets restent, anonymes, dans les statistiques.", "success")
     return redirect(target)
+
+
+# the operator acting on a driver's trips (issue #14): its routes join this blueprint
+from lotocar.console import driver_trips  # noqa: E402,F401
