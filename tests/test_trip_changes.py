@@ -9,9 +9,6 @@ from datetime import date, time, timedelta
 
 import pytest
 
-from matching import Matcher, brute_force_candidates
-from matching.index import CorridorIndex
-
 from lotocar.audit.models import AuditEntry
 from lotocar.auth.models import Role
 from lotocar.auth.operations import create_staff
@@ -24,10 +21,18 @@ from lotocar.notifications.models import SmsMessage
 from lotocar.offers import operations as ops
 from lotocar.offers.models import Offer, OfferChange, OfferKind, OfferSkip, OfferStatus
 from lotocar.requests.models import TripRequest
+from matching import Matcher, brute_force_candidates
+from matching.index import CorridorIndex
 from tests.browser_support import DESKTOP, shot
 from tests.conftest import csrf_token, login_as
 from tests.factories import MONDAY, TODAY
-from tests.promise_world import assert_promises_true, book, make_passenger, make_request, make_trip
+from tests.promise_world import (
+    assert_promises_true,
+    book,
+    make_passenger,
+    make_request,
+    make_trip,
+)
 from tests.test_offers import oneoff_form, regular_form
 
 NEXT_MONDAY = MONDAY + timedelta(days=7)
@@ -436,7 +441,7 @@ def test_operator_paths_need_csrf_and_the_right_driver(client, world, operator, 
     wrong = f"/console/conducteurs/{other.driver.id}/trajets/{offer.id}"
     assert client.get(f"{wrong}/modifier").status_code == 404
     assert _op_post(client, f"{wrong}/cancel", {"confirm": "1"}).status_code == 404
-    assert client.get(f"/console/conducteurs/999999/trajets/nouveau").status_code == 404
+    assert client.get("/console/conducteurs/999999/trajets/nouveau").status_code == 404
     r = _op_post(client, f"{base}/annuler-une-date", {"jour": "31/02", "confirm": "1"})
     assert r.status_code == 302 and "Date inconnue" in client.get(r.headers["Location"]).text
     db.session.expire_all()
@@ -519,3 +524,58 @@ def test_form_state_survives_back_in_chromium(live_server, browser, app, make_dr
     assert all(o.departure_at is None and o.weekday_set == {1, 2} for o in offers[1:])
     assert errors == []
     context.close()
+
+
+def _axe(page, name: str) -> list[dict]:
+    page.add_script_tag(url="/assets/axe/axe.min.js")
+    return page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                       nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)}));
+    }""")
+
+
+def test_trip_pages_in_chromium_at_both_widths_with_axe(live_server, browser, app, world, operator):
+    """Screenshots of every page touched (driver and operator) at 390 and 1280 px, and axe."""
+    from tests.browser_support import PHONE
+    from tests.test_security import _cookie_for
+
+    driver, offer, _monday, _later = world
+    tx.atomic(lambda: ops.skip_date(db.session.get(Offer, offer.id), NEXT_MONDAY, driver.id))
+    pages = {
+        "driver": [("my-trips", "/mes-trajets/"),
+                   ("skip-confirm", f"/mes-trajets/{offer.id}/annuler-une-date?jour={MONDAY.isoformat()}"),
+                   ("pause-confirm", f"/mes-trajets/{offer.id}/pause")],
+        "operator": [("console-driver", f"/console/conducteurs/{driver.driver.id}"),
+                     ("console-trip-new", f"/console/conducteurs/{driver.driver.id}/trajets/nouveau"),
+                     ("console-trip-edit", f"/console/conducteurs/{driver.driver.id}/trajets/{offer.id}/modifier"),
+                     ("console-pause-confirm", f"/console/conducteurs/{driver.driver.id}/trajets/{offer.id}/pause"),
+                     ("console-skip-confirm", (f"/console/conducteurs/{driver.driver.id}/trajets/{offer.id}"
+                                               f"/annuler-une-date?jour={MONDAY.isoformat()}"))],
+    }
+    found: dict[str, list] = {}
+    for who, user in (("driver", driver), ("operator", operator)):
+        for label, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+            context = browser.new_context(viewport=viewport, locale="fr-FR", timezone_id="Europe/Paris")
+            context.add_cookies([{"name": "session", "value": _cookie_for(app, user), "url": live_server}])
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+            for name, url in pages[who]:
+                page.goto(live_server + url)
+                page.wait_for_load_state("load")
+                wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
+                    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+                    .map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 8)""")
+                # (the driver's console page also holds the SMS table, wider than a phone: not ours)
+                assert name == "console-driver" or page.evaluate(
+                    "document.documentElement.scrollWidth <= window.innerWidth + 1"), (name, label, wide)
+                shot(page, f"trips-{name}-{label}")
+                if "confirm" in name and label == "desktop":  # the answer is visible without scrolling
+                    box = page.locator("#confirm-yes").bounding_box()
+                    assert box is not None and box["y"] + box["height"] <= viewport["height"], (name, label, box)
+                found[f"{name}-{label}"] = _axe(page, name)
+            assert errors == [], errors
+            context.close()
+    violations = {k: v for k, v in found.items() if v}
+    assert not violations, violations

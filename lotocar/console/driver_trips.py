@@ -14,6 +14,7 @@ from flask_login import current_user
 
 from lotocar.auth.decorators import roles_required
 from lotocar.bookings import operations as bookings
+from lotocar.console.views import STAFF, bp
 from lotocar.core import tx
 from lotocar.drivers.models import Driver
 from lotocar.extensions import db
@@ -22,7 +23,6 @@ from lotocar.offers import operations as ops
 from lotocar.offers import trip_views as trips
 from lotocar.offers.forms import OfferForm, StatusForm
 from lotocar.offers.models import Offer, OfferChange
-from lotocar.console.views import STAFF, bp
 
 REASON = "Fait par l'équipe à la demande du conducteur (téléphone)"
 NOTICE_KIND = "trip_by_team"
