@@ -253,6 +253,26 @@ def test_skip_date_bad_input_is_a_french_message(client, app, make_driver, raw, 
     assert db.session.scalars(db.select(OfferSkip)).all() == []
 
 
+def test_skip_date_hostile_values_never_500(client, app, make_driver, operator):
+    driver = make_driver()
+    offer = make_trip(driver)
+    values = ["2026-12-07'--", "<script>x</script>", "\x00", "9" * 5000, "9999-12-31", "0001-01-01",
+              "2026-12-07T07:45", " 2026-12-07 ", "２０２６-１２-０７"]
+    login_as(client, driver)
+    for raw in values:
+        for r in (client.get(f"/mes-trajets/{offer.id}/annuler-une-date", query_string={"jour": raw}),
+                  _post(client, f"/mes-trajets/{offer.id}/annuler-une-date", {"jour": raw, "confirm": "1"})):
+            assert r.status_code in (200, 302, 400), (raw, r.status_code)  # NUL: refused by the app
+    login_as(client, operator)
+    client._csrf = None
+    base = f"/console/conducteurs/{driver.driver.id}/trajets/{offer.id}"
+    for raw in values:
+        r = _op_post(client, f"{base}/retablir-une-date", {"jour": raw})
+        assert r.status_code in (302, 400), (raw, r.status_code)
+    # " 2026-12-07 " is read as the Monday (spaces trimmed): the only accepted value
+    assert db.session.scalars(db.select(OfferSkip.day)).all() in ([], [MONDAY])
+
+
 def test_skip_date_past_run_is_refused(client, app, make_driver):
     driver = make_driver()
     offer = make_trip(driver, first=TODAY)
