@@ -12,15 +12,19 @@ from flask import Flask
 from lotocar.config import PROJECT_ROOT, load_config
 
 
-# One blueprint per feature: "<module>" exposing `bp`. Add a line per new feature.
+# One blueprint per feature: "<module>" exposing `bp`. Add a line per new feature. A module
+# that adds views to another module's blueprint (the console's pages split by concern) is
+# listed too: every module is imported before any blueprint is registered.
 BLUEPRINTS = [
     "lotocar.auth.views",
     "lotocar.communes.views",
     "lotocar.offers.views",
     "lotocar.candidates.views",
     "lotocar.api.views",
-    "lotocar.console.people_views",  # record editing (issue #14): adds its routes to console.views.bp
     "lotocar.console.views",
+    "lotocar.console.request_views",  # request editing, near misses (issue #14): on console.views.bp
+    "lotocar.console.driver_trips",  # an operator acting on a driver's trips: on console.views.bp
+    "lotocar.console.people_views",  # passenger and driver records: on console.views.bp
     "lotocar.stats.views",
     "lotocar.notifications.views",
     "lotocar.contributions.views",
@@ -133,10 +137,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     register_input_guards(app)  # before the blueprints: it bounds their <int:…> ids
 
-    for module in BLUEPRINTS:
-        blueprint = importlib.import_module(module).bp
-        if app.blueprints.get(blueprint.name) is not blueprint:  # a module adding views to another's bp
-            app.register_blueprint(blueprint)
+    blueprints = [importlib.import_module(module).bp for module in BLUEPRINTS]  # all routes first
+    for blueprint in dict.fromkeys(blueprints):  # a blueprint shared by several modules: once
+        app.register_blueprint(blueprint)
     for module in PERSONAL_DATA:
         importlib.import_module(module)  # each registers its export / erase hook
 

@@ -111,7 +111,9 @@ class Recurrence:
 
 @dataclass(frozen=True, slots=True)
 class Offer:
-    """A driver's trip: one-off (``departure``, naive local) or regular (``recurrence``)."""
+    """A driver's trip: one-off (``departure``, naive local) or regular (``recurrence``).
+
+    ``skip_dates``: local dates the driver cancelled ("not this Tuesday"); no run on them."""
 
     id: int
     driver_id: int
@@ -124,10 +126,14 @@ class Offer:
     tz: str = DEFAULT_TZ
     accepts: frozenset[str] = frozenset()
     """Passengers' needs the driver and his car accept (opaque codes, see ``Request.needs``)."""
+    skip_dates: frozenset[date] = frozenset()
+    """Dates of a regular trip the driver cancelled (no run those days)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.accepts, frozenset):
             object.__setattr__(self, "accepts", frozenset(self.accepts))
+        if not isinstance(self.skip_dates, frozenset):
+            object.__setattr__(self, "skip_dates", frozenset(self.skip_dates))
         if (self.departure is None) == (self.recurrence is None):
             raise ValueError("an offer needs exactly one of departure / recurrence")
         if self.seats < 0:
@@ -146,12 +152,14 @@ class Offer:
         return self.recurrence is not None
 
     def occurrence_dates(self, start: date, end: date) -> list[date]:
-        """Local dates of the runs within [start, end]."""
+        """Local dates of the runs within [start, end] (skipped dates left out)."""
+        skip = self.skip_dates
         if self.recurrence is not None:
-            return self.recurrence.dates(start, end)
+            dates = self.recurrence.dates(start, end)
+            return [d for d in dates if d not in skip] if skip else dates
         assert self.departure is not None
         d = self.departure.date()
-        return [d] if start <= d <= end else []
+        return [d] if start <= d <= end and d not in skip else []
 
     def occurrences(self, start: date, end: date) -> list[datetime]:
         """Aware local departure datetimes of the runs whose local date is in [start, end]."""
@@ -161,10 +169,10 @@ class Offer:
         """Like :meth:`occurrences`, paired with UTC epoch seconds."""
         if self.recurrence is not None:
             at = self.recurrence.time
-            return [localize_ts(d, at, self.tz) for d in self.recurrence.dates(start, end)]
+            return [localize_ts(d, at, self.tz) for d in self.occurrence_dates(start, end)]
         assert self.departure is not None
         d = self.departure.date()
-        if start <= d <= end:
+        if start <= d <= end and d not in self.skip_dates:
             return [localize_ts(d, self.departure.time(), self.tz)]
         return []
 

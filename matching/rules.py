@@ -8,6 +8,7 @@ when, along the route O -> p -> d -> D computed by the router:
   (``arrive_by``) lies in the request's window, bounds inclusive (1e-9 min tolerance);
 * ``offer.seats - seats_taken[(offer.id, local date of t0)] >= request.seats``;
 * the driver accepts every need of the passenger: ``request.needs <= offer.accepts``.
+* the local date of ``t0`` is not one of the offer's ``skip_dates``.
 
 Any occurrence whose pick-up or drop-off can fall in the window is considered, whatever
 its date: a run leaving at 23:50 the day before (or just after midnight the day after, for
@@ -86,6 +87,8 @@ def evaluate(
     if ctx.request.needs and not ctx.request.needs <= offer.accepts:
         return None  # the driver does not accept all the passenger's needs (Request.unmet_needs)
     day = t0.date()
+    if offer.skip_dates and day in offer.skip_dates:
+        return None  # the driver cancelled that date (the index may still return the run)
     booked = ctx.tours.get((offer.id, day), ()) if ctx.tours else ()
     if booked:
         return _evaluate_tour(ctx, offer, t0, t0_s, od, booked)

@@ -56,6 +56,7 @@ from tests.test_offers import regular_form
 OK, LOGIN, API_401, FORBIDDEN, NOT_FOUND = "ok", "login", "401", "403", "404"
 ROLES = ("anonymous", "driver_a", "driver_b", "operator", "admin")
 TUESDAY = MONDAY + timedelta(days=1)
+NEXT_MONDAY = MONDAY + timedelta(days=7)
 STAFF_PASSWORD = "motdepasse-solide-46"
 TWILIO_TOKEN = "test-twilio-auth-token"
 
@@ -202,6 +203,12 @@ def _staff_password(w: World) -> None:
     db.session.commit()
 
 
+def _skip_next_monday(w: World) -> None:
+    from lotocar.core import tx
+
+    tx.atomic(lambda: offer_ops.skip_date(db.session.get(Offer, w.offer_a), NEXT_MONDAY, w.driver_a_user))
+
+
 def _new_passenger(w: World, role: str) -> dict:
     return {"phone": format_phone(f"+3365500{w.k:04d}"), "first_name": "Odile", "last_name": "Nouvelle",
             "home": "Douelle", "has_no_car": "y", "sms_consent": "y"}
@@ -262,7 +269,16 @@ ACCESS: dict[tuple[str, str], Row] = {
     ("offers.edit", "GET"): Row("/mes-trajets/{w.offer_a}/modifier", DRIVER_A_ONLY),
     ("offers.edit", "POST"): Row("/mes-trajets/{w.offer_a}/modifier", DRIVER_A_ONLY,
                                  lambda w, r: regular_form(seats="2")),
-    ("offers.change_status", "POST"): Row("/mes-trajets/{w.offer_a}/pause", DRIVER_A_ONLY, lambda w, r: {}),
+    # pause / cancel / one date: a confirmation page (GET or a first POST), then `confirm=1`
+    ("offers.change_status", "GET"): Row("/mes-trajets/{w.offer_a}/pause", DRIVER_A_ONLY),
+    ("offers.change_status", "POST"): Row("/mes-trajets/{w.offer_a}/pause", DRIVER_A_ONLY,
+                                          lambda w, r: {"confirm": "1"}),
+    ("offers.skip_date", "GET"): Row("/mes-trajets/{w.offer_a}/annuler-une-date?jour=" + NEXT_MONDAY.isoformat(),
+                                     DRIVER_A_ONLY),
+    ("offers.skip_date", "POST"): Row("/mes-trajets/{w.offer_a}/annuler-une-date", DRIVER_A_ONLY,
+                                      lambda w, r: {"jour": NEXT_MONDAY.isoformat(), "confirm": "1"}),
+    ("offers.restore_date", "POST"): Row("/mes-trajets/{w.offer_a}/retablir-une-date", DRIVER_A_ONLY,
+                                         lambda w, r: {"jour": NEXT_MONDAY.isoformat()}, setup=_skip_next_monday),
     ("offers.answer", "POST"): Row("/mes-trajets/reservations/{w.booking}/accept", DRIVER_A_ONLY,
                                    lambda w, r: {}),
     # the SMS answer link: the signed token is the credential (drivers answer from their phone)
@@ -288,6 +304,23 @@ ACCESS: dict[tuple[str, str], Row] = {
     ("console.driver", "GET"): Row("/console/conducteurs/{w.driver_a}", STAFF),
     ("console.driver_end_sessions", "POST"): Row("/console/conducteurs/{w.driver_a}/deconnecter", STAFF,
                                                  lambda w, r: {}),
+    # a driver who phones in: the operator manages his trips (issue #14)
+    ("console.driver_trip_new", "GET"): Row("/console/conducteurs/{w.driver_a}/trajets/nouveau", STAFF),
+    ("console.driver_trip_new", "POST"): Row("/console/conducteurs/{w.driver_a}/trajets/nouveau", STAFF,
+                                             lambda w, r: regular_form()),
+    ("console.driver_trip_edit", "GET"): Row("/console/conducteurs/{w.driver_a}/trajets/{w.offer_a}/modifier", STAFF),
+    ("console.driver_trip_edit", "POST"): Row("/console/conducteurs/{w.driver_a}/trajets/{w.offer_a}/modifier",
+                                              STAFF, lambda w, r: regular_form(seats="2")),
+    ("console.driver_trip_status", "GET"): Row("/console/conducteurs/{w.driver_a}/trajets/{w.offer_a}/cancel", STAFF),
+    ("console.driver_trip_status", "POST"): Row("/console/conducteurs/{w.driver_a}/trajets/{w.offer_a}/pause",
+                                                STAFF, lambda w, r: {"confirm": "1"}),
+    ("console.driver_trip_skip", "GET"): Row("/console/conducteurs/{w.driver_a}/trajets/{w.offer_a}/annuler-une-date"
+                                             "?jour=" + NEXT_MONDAY.isoformat(), STAFF),
+    ("console.driver_trip_skip", "POST"): Row("/console/conducteurs/{w.driver_a}/trajets/{w.offer_a}/annuler-une-date",
+                                              STAFF, lambda w, r: {"jour": NEXT_MONDAY.isoformat(), "confirm": "1"}),
+    ("console.driver_trip_restore", "POST"): Row(
+        "/console/conducteurs/{w.driver_a}/trajets/{w.offer_a}/retablir-une-date", STAFF,
+        lambda w, r: {"jour": NEXT_MONDAY.isoformat()}, setup=_skip_next_monday),
     ("console.trip_request", "GET"): Row("/console/demandes/{w.request}", STAFF),
     ("console.cancel_request", "POST"): Row("/console/demandes/{w.request}/annuler", STAFF,
                                             lambda w, r: {"reason": "Le passager a trouvé"}),
@@ -489,6 +522,12 @@ def test_allowed_actions_really_happened(app):
     w = build_world()
     _, r = call(app, w, "admin", "POST", ACCESS[("console.privacy_erase", "POST")])
     assert db.session.get(User, w.driver_a_user).anonymised_at is not None
+    w = build_world()
+    call(app, w, "driver_a", "POST", ACCESS[("offers.change_status", "POST")])
+    assert db.session.get(Offer, w.offer_a).status.value == "paused"
+    w = build_world()
+    call(app, w, "operator", "POST", ACCESS[("console.driver_trip_skip", "POST")])
+    assert NEXT_MONDAY in db.session.get(Offer, w.offer_a).skip_dates
     w = build_world()
     _, r = call(app, w, "admin", "POST", ACCESS[("stats.export_full", "POST")])
     assert r.status_code == 200 and r.mimetype == "text/csv"

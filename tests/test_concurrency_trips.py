@@ -189,7 +189,7 @@ def test_trip_cancelled_while_operators_propose(live_server, app, client, staff,
         offer = one_run_trip(driver, day, seats=3)
         cookies, token = driver_session(client, driver, offer.id)
         cancel = {"method": "POST", "url": f"{live_server}/mes-trajets/{offer.id}/cancel", "cookies": cookies,
-                  "data": {"csrf_token": token}}
+                  "data": {"csrf_token": token, "confirm": "1"}}  # the confirmation page's POST (issue #14)
         responses = fire([cancel, *proposals(live_server, staff, offer, day, THREADS - 1)])
         assert responses[0].status_code == 302
         assert all(r.status_code in (201, 409) for r in responses[1:])

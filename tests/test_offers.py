@@ -167,18 +167,26 @@ def test_switch_regular_to_oneoff(logged):
 
 
 def test_pause_resume_cancel(logged):
+    """Pause and cancel are two steps (issue #14): the card's POST shows who is booked and
+    what they will be told; the confirmation's POST (`confirm=1`) does it. Resume is one."""
     post(logged, "/mes-trajets/nouveau", regular_form())
     offer = db.session.scalar(db.select(Offer))
     base = f"/mes-trajets/{offer.id}"
-    assert post(logged, base + "/pause", {}).status_code == 302
+    r = post(logged, base + "/pause", {})
+    assert r.status_code == 200 and "Aucun passager n'est réservé" in r.get_data(as_text=True)
+    assert db.session.get(Offer, offer.id).status == OfferStatus.ACTIVE
+    assert post(logged, base + "/pause", {"confirm": "1"}).status_code == 302
     assert db.session.get(Offer, offer.id).status == OfferStatus.PAUSED
-    assert "En pause" in logged.get("/mes-trajets/").get_data(as_text=True)
-    r = post(logged, base + "/pause", {})  # already paused: refused with a message
+    page = logged.get("/mes-trajets/").get_data(as_text=True)
+    assert "En pause" in page and "Prochains départs" not in page
+    r = post(logged, base + "/pause", {"confirm": "1"})  # already paused: refused with a message
     assert r.status_code == 302
     assert "Seul un trajet actif" in logged.get("/mes-trajets/").get_data(as_text=True)
     post(logged, base + "/resume", {})
     assert db.session.get(Offer, offer.id).status == OfferStatus.ACTIVE
-    post(logged, base + "/cancel", {})
+    assert post(logged, base + "/cancel", {}).status_code == 200  # the confirmation page
+    assert db.session.get(Offer, offer.id).status == OfferStatus.ACTIVE
+    post(logged, base + "/cancel", {"confirm": "1"})
     assert db.session.get(Offer, offer.id).status == OfferStatus.CANCELLED
     page = logged.get("/mes-trajets/").get_data(as_text=True)
     assert "Trajets passés ou annulés" in page
@@ -192,8 +200,10 @@ def test_pause_resume_cancel(logged):
 def test_status_change_needs_csrf_and_post(logged):
     post(logged, "/mes-trajets/nouveau", regular_form())
     offer = db.session.scalar(db.select(Offer))
-    assert logged.post(f"/mes-trajets/{offer.id}/cancel").status_code == 400
-    assert logged.get(f"/mes-trajets/{offer.id}/cancel").status_code == 405
+    assert logged.post(f"/mes-trajets/{offer.id}/cancel", data={"confirm": "1"}).status_code == 400
+    # a GET only shows the confirmation page; resume has none, so a GET is refused
+    assert logged.get(f"/mes-trajets/{offer.id}/cancel").status_code == 200
+    assert logged.get(f"/mes-trajets/{offer.id}/resume").status_code == 405
     assert db.session.get(Offer, offer.id).status == OfferStatus.ACTIVE
 
 
@@ -207,7 +217,7 @@ def test_driver_cannot_see_or_touch_another_drivers_trips(app, client, make_driv
     assert "Secret d" not in other.get("/mes-trajets/").get_data(as_text=True)
     assert other.get(f"/mes-trajets/{offer.id}/modifier").status_code == 404
     for action in ("pause", "resume", "cancel"):
-        assert post(other, f"/mes-trajets/{offer.id}/{action}", {}).status_code == 404
+        assert post(other, f"/mes-trajets/{offer.id}/{action}", {"confirm": "1"}).status_code == 404
     assert post(other, f"/mes-trajets/{offer.id}/modifier", regular_form(seats="1")).status_code == 404
     db.session.expire_all()
     offer = db.session.get(Offer, offer.id)

@@ -1,5 +1,5 @@
 """Property (issue #11): whatever a driver does to his trip (time, start point, seats, weekdays,
-dates, pause, resume, cancel) and whatever operators and the driver do to its bookings
+dates, pause, resume, cancel, cancel or restore one date) and whatever operators and the driver do to its bookings
 (propose, accept, confirm, cancel), in any order, after every step every live booking is
 still an exact candidate of its run with the pickup it holds, seats are exact, and the last
 message each confirmed passenger got states her current pickup (or she is flagged for a
@@ -29,6 +29,7 @@ steps = st.one_of(
     st.tuples(st.just("weekdays"), st.sets(st.integers(1, 5), min_size=1)),
     st.tuples(st.just("dates"), st.sampled_from(["all", "from_tuesday", "until_monday"])),
     st.tuples(st.sampled_from(["pause", "resume", "cancel"]), st.just(None)),
+    st.tuples(st.sampled_from(["skip", "restore"]), st.integers(0, 1)),  # one date (issue #14)
     st.tuples(st.sampled_from(["propose", "accept", "confirm", "cancel_booking"]), st.integers(0, 3)),
 )
 
@@ -77,6 +78,10 @@ def run(action, arg, offer, driver, trip, people) -> None:
         return
     if action in ("pause", "resume", "cancel"):
         tx.atomic(lambda: offer_ops.change_status(current(), action, driver.id))
+        return
+    if action in ("skip", "restore"):
+        change = offer_ops.skip_date if action == "skip" else offer_ops.restore_date
+        tx.atomic(lambda: change(current(), DAYS[arg], driver.id))
         return
     request, day = people[arg]
     live = db.session.scalar(db.select(Booking).where(Booking.request_id == request.id,

@@ -50,6 +50,7 @@ _REASONS = {
     OfferStatus.PAUSED: "Le conducteur a mis son trajet en pause.",
 }
 _NO_LONGER_FITS = "Le trajet du conducteur a changé : la réservation ne convient plus."
+_DAY_SKIPPED = "Le conducteur ne fait pas ce trajet ce jour-là."
 _MOVED = "Trajet du conducteur modifié."
 _ONE_LESS = "Un passager en moins sur ce trajet."
 _LEAVES = frozenset({BookingStatus.DECLINED, BookingStatus.CANCELLED_BY_PASSENGER,
@@ -88,7 +89,8 @@ def reconcile_offer(offer: Offer) -> dict[str, list[int]]:
                     cand = service().evaluate(booking.request, offer, day, free_seats_of=on_day,
                                               booked=kept, max_shift_min=None)
                 if cand is None:
-                    reason = _REASONS.get(offer.status, _NO_LONGER_FITS)
+                    reason = _REASONS.get(offer.status, _DAY_SKIPPED if day in offer.skip_dates
+                                          else _NO_LONGER_FITS)
                     bookings.transition(booking.id, "cancel_by_driver", None, reason, flag="trip_changed")
                     dropped.append(booking.id)
                     continue

@@ -512,7 +512,3 @@ def privacy_erase(kind: str, person_id: int):
         abort(404)
     flash("Données personnelles effacées. Les trajets restent, anonymes, dans les statistiques.", "success")
     return redirect(target)
-
-
-# The request edit and near-miss views live in their own module, on this blueprint.
-from lotocar.console import request_views  # noqa: F401

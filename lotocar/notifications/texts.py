@@ -80,6 +80,7 @@ KIND_LABELS_FR = {
     "reminder_soon": "Rappel avant le départ",
     "changed": "Changement d'horaire",
     "cancelled": "Annulation",
+    "trip_by_team": "Trajet changé par l'équipe pour le conducteur",
     "reply": "Réponse à un SMS reçu",
     "code_verify": "Code de vérification",
     "code_login": "Code de connexion",

@@ -66,6 +66,17 @@ class OfferForm(BaseForm):
                            validators=[Optional(), Length(max=1000, message="1000 caractères au plus.")],
                            description="Ex. : je peux attendre la fin d'un rendez-vous.")
 
+    def validate(self, extra_validators=None) -> bool:
+        """Field errors of the other kind's (hidden, maybe stale) fields are dropped."""
+        ok = super().validate(extra_validators)
+        if ok:
+            return True
+        ignored = (("weekdays", "first_date", "last_date") if self.kind.data == "one_off"
+                   else ("departure_date",) if self.kind.data == "regular" else ())
+        for name in ignored:
+            getattr(self, name).errors = []
+        return not any(field.errors for field in self)
+
     def validate_weekdays(self, field):
         if any(not isinstance(d, int) or not 1 <= d <= 7 for d in field.data or []):
             raise ValidationError("Jour de la semaine inconnu.")  # WTForms 3 lets a ValueError through
@@ -74,6 +85,7 @@ class OfferForm(BaseForm):
         def f(value):
             return float(value) if value is not None else None
 
+        one_off = self.kind.data == "one_off"
         return OfferInput(
             kind=self.kind.data,
             origin=place_input(self.origin.commune, *self.origin.meeting_point(
@@ -81,10 +93,12 @@ class OfferForm(BaseForm):
             destination=place_input(self.destination.commune, *self.destination.meeting_point(
                 self.destination_place.data, f(self.destination_lat.data), f(self.destination_lon.data))),
             seats=self.seats.data, max_detour_min=self.max_detour_min.data,
-            departure_date=self.departure_date.data, departure_time=self.departure_time.data,
-            weekdays=frozenset(self.weekdays.data or []),
-            first_date=self.first_date.data, last_date=self.last_date.data,
-            remark=self.remark.data,
+            departure_time=self.departure_time.data, remark=self.remark.data,
+            # only the fields of the submitted kind: the other kind's fields may be hidden
+            # and stale (browser Back), never saved nor checked
+            **({"departure_date": self.departure_date.data} if one_off else {
+                "weekdays": frozenset(self.weekdays.data or []),
+                "first_date": self.first_date.data, "last_date": self.last_date.data}),
         )
 
     def add_errors(self, errors: dict[str, str]) -> None:

@@ -5,6 +5,7 @@ from datetime import date, datetime, time
 
 from sqlalchemy import (
     CheckConstraint, Date, Enum, Float, ForeignKey, Index, Integer, String, Text, Time,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -72,6 +73,10 @@ class Offer(PlaceMixin, db.Model):
     driver: Mapped["Driver"] = relationship(back_populates="offers")  # noqa: F821
     origin: Mapped["Commune"] = relationship(foreign_keys=[origin_insee])  # noqa: F821
     destination: Mapped["Commune"] = relationship(foreign_keys=[destination_insee])  # noqa: F821
+    # the dates of a regular trip the driver does not drive (selectin: the matching index
+    # loads every trip's skips in one query)
+    skips: Mapped[list["OfferSkip"]] = relationship(
+        back_populates="offer", lazy="selectin", cascade="all, delete-orphan", order_by="OfferSkip.day")
 
     __table_args__ = (
         CheckConstraint("seats BETWEEN 1 AND 8", name="seats_range"),
@@ -91,6 +96,26 @@ class Offer(PlaceMixin, db.Model):
     @property
     def is_regular(self) -> bool:
         return self.kind == OfferKind.REGULAR
+
+    @property
+    def skip_dates(self) -> frozenset[date]:
+        return frozenset(s.day for s in self.skips)
+
+
+class OfferSkip(db.Model):
+    """One date of a regular trip the driver cancelled ("annulé ce jour-là"): the run is not
+    proposed that day; restoring the date deletes the row."""
+
+    __tablename__ = "offer_skips"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    offer: Mapped[Offer] = relationship(back_populates="skips")
+
+    __table_args__ = (UniqueConstraint("offer_id", "day", name="uq_offer_skips_offer_day"),)
 
 
 class OfferChange(db.Model):

@@ -16,7 +16,7 @@ from lotocar.core.timeutil import local_to_utc, to_local, utcnow
 from lotocar.drivers.models import Driver
 from lotocar.extensions import db
 from lotocar.offers import limits
-from lotocar.offers.models import Offer, OfferChange, OfferKind, OfferStatus
+from lotocar.offers.models import Offer, OfferChange, OfferKind, OfferSkip, OfferStatus
 from lotocar.offers.rules import OfferInput, PlaceInput, validate_offer
 from lotocar.offers.signals import offer_saved
 
@@ -160,10 +160,73 @@ def change_status(offer: Offer, action: str, actor_id: int | None, reason: str |
     return offer
 
 
+# --- one date of a regular trip ---------------------------------------------------------
+
+def check_skip_day(offer: Offer, day: date | None, restore: bool = False) -> None:
+    """Raise OfferStateError (French) unless `day` is a date of `offer` that can be cancelled
+    (or, `restore`, a cancelled date that can be restored): a regular, not cancelled trip, a
+    run of its schedule, not already gone."""
+    if offer.status == OfferStatus.CANCELLED:
+        raise OfferStateError("Ce trajet est annulé : ses dates ne peuvent plus changer.")
+    if not offer.is_regular:
+        raise OfferStateError("Un trajet ponctuel n'a qu'une date : annulez le trajet.")
+    if day is None:
+        raise OfferStateError("Date inconnue : choisissez l'un des prochains départs.")
+    if day not in _scheduled(offer, day):
+        raise OfferStateError("Ce trajet ne roule pas ce jour-là.")
+    departure = localize_run(offer, day)
+    if departure <= clock.now_local():
+        raise OfferStateError("Ce départ est déjà passé : il ne peut plus changer.")
+    skipped = day in offer.skip_dates
+    if restore and not skipped:
+        raise OfferStateError("Ce départ n'est pas annulé.")
+    if not restore and skipped:
+        raise OfferStateError("Ce départ est déjà annulé.")
+
+
+def _scheduled(offer: Offer, day: date) -> list[date]:
+    """The schedule's own dates on `day` (skipped dates included)."""
+    return to_match_offer(offer, with_skips=False).occurrence_dates(day, day)
+
+
+def localize_run(offer: Offer, day: date) -> datetime:
+    """Aware Europe/Paris departure of the trip's run on `day` (skipped or not)."""
+    return to_match_offer(offer, with_skips=False).occurrences(day, day)[0]
+
+
+def skip_date(offer: Offer, day: date | None, actor_id: int | None, reason: str | None = None) -> Offer:
+    """The driver does not drive `day` ("annulé ce jour-là"): the run is no longer proposed,
+    and the trip change goes through the usual path (counter, change log, `offer_saved`), so
+    the bookings of that day are cancelled and their passengers told by the reactions."""
+    offer = lock_offer(offer.id) or offer
+    check_skip_day(offer, day, restore=False)
+    assert day is not None
+    offer.skips.append(OfferSkip(day=day))
+    db.session.flush()
+    audit.record(actor_id, "offer", offer.id, "date_skipped", {"day": day.isoformat()}, reason=reason)
+    _saved(offer, "date_skipped")
+    return offer
+
+
+def restore_date(offer: Offer, day: date | None, actor_id: int | None, reason: str | None = None) -> Offer:
+    """The driver drives `day` after all: the run is proposed again (bookings cancelled when
+    the date was cancelled stay cancelled)."""
+    offer = lock_offer(offer.id) or offer
+    check_skip_day(offer, day, restore=True)
+    for skip in list(offer.skips):
+        if skip.day == day:
+            offer.skips.remove(skip)
+    db.session.flush()
+    audit.record(actor_id, "offer", offer.id, "date_restored", {"day": day.isoformat()}, reason=reason)
+    _saved(offer, "date_restored")
+    return offer
+
+
 # --- schedule ------------------------------------------------------------------------
 
-def to_match_offer(offer: Offer) -> MatchOffer:
-    """The matcher's view of a trip (also the one source of truth for occurrences)."""
+def to_match_offer(offer: Offer, with_skips: bool = True) -> MatchOffer:
+    """The matcher's view of a trip (also the one source of truth for occurrences); the
+    dates the driver cancelled are left out (`with_skips=False`: the bare schedule)."""
     o_lat, o_lon = offer.point("origin")
     d_lat, d_lon = offer.point("destination")
     if offer.kind == OfferKind.ONE_OFF:
@@ -178,6 +241,7 @@ def to_match_offer(offer: Offer) -> MatchOffer:
         destination=Point(d_lat, d_lon), seats=offer.seats,
         max_detour_min=offer.max_detour_min, departure=departure, recurrence=recurrence,
         accepts=_driver_of(offer).accept_codes,
+        skip_dates=offer.skip_dates if with_skips and recurrence is not None else frozenset(),
     )
 
 
@@ -213,6 +277,11 @@ class UpcomingTrip:
     offer: Offer
     next_departures: list[datetime]
     remaining: int  # occurrences left from today on (all of them, not just those shown)
+    skipped: list[datetime] = ()  # type: ignore[assignment]  # cancelled dates to come (to restore)
+
+    @property
+    def paused(self) -> bool:
+        return self.offer.status == OfferStatus.PAUSED
 
 
 def upcoming_for_driver(driver: Driver, today: date | None = None, shown: int = 3) -> list[UpcomingTrip]:
@@ -227,10 +296,14 @@ def upcoming_for_driver(driver: Driver, today: date | None = None, shown: int = 
     ).all()
     result = []
     for offer in offers:
-        future = [t for t in occurrences(offer, today, offer.last_date) if t > now_local]
-        if future:
-            result.append(UpcomingTrip(offer, future[:shown], len(future)))
-    result.sort(key=lambda u: u.next_departures[0])
+        bare = [t for t in to_match_offer(offer, with_skips=False).occurrences(today, offer.last_date)
+                if t > now_local]
+        skip = offer.skip_dates
+        future = [t for t in bare if t.date() not in skip]
+        skipped = [t for t in bare if t.date() in skip]
+        if bare:
+            result.append(UpcomingTrip(offer, future[:shown], len(future), skipped))
+    result.sort(key=lambda u: (u.next_departures or u.skipped)[0])
     return result
 
 

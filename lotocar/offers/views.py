@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from lotocar.auth.decorators import current_driver, roles_required
@@ -14,6 +14,7 @@ from lotocar.drivers import operations as drivers
 from lotocar.drivers.forms import AcceptsForm
 from lotocar.extensions import db, limiter
 from lotocar.offers import operations as ops
+from lotocar.offers import trip_views as trips
 from lotocar.offers.forms import OfferForm, StatusForm
 
 bp = Blueprint("offers", __name__, url_prefix="/mes-trajets")
@@ -96,21 +97,56 @@ def edit(offer_id: int):
     return render_template("offers/form.html", form=form, offer=offer), (400 if form.errors else 200)
 
 
-@bp.post("/<int:offer_id>/<any(pause, resume, cancel):action>")
+@bp.route("/<int:offer_id>/<any(pause, resume, cancel):action>", methods=["GET", "POST"])
 @roles_required(Role.DRIVER)
 def change_status(offer_id: int, action: str):
-    offer = _own_offer(offer_id)
+    """Pause and cancel first show who is booked and what they will be told (a GET, or the
+    card's POST without `confirm`); the confirmation page's POST does it. Resume is at once."""
+    return _trip_action(_own_offer(offer_id), action, None)
+
+
+@bp.route("/<int:offer_id>/annuler-une-date", methods=["GET", "POST"])
+@roles_required(Role.DRIVER)
+def skip_date(offer_id: int):
+    """Cancel one date of a regular trip (`jour=YYYY-MM-DD`), after the confirmation page."""
+    return _trip_action(_own_offer(offer_id), "skip", _day_field())
+
+
+@bp.post("/<int:offer_id>/retablir-une-date")
+@roles_required(Role.DRIVER)
+def restore_date(offer_id: int):
+    return _trip_action(_own_offer(offer_id), "restore", _day_field())
+
+
+def _day_field():
+    return trips.parse_day(request.values.get("jour"))
+
+
+def _trip_action(offer, action: str, day):
+    back = url_for("offers.my_trips")
     form = StatusForm()
-    if not form.validate_on_submit():
+    if request.method == "POST" and not form.validate_on_submit():
         abort(400)
     try:
-        tx.atomic(lambda: ops.change_status(offer, action, current_user.id))
+        trips.check(offer, action, day)
+    except ops.OfferStateError as exc:
+        flash(str(exc), "error")
+        return redirect(back)
+    if action in trips.CONFIRMED_ACTIONS and not (request.method == "POST" and request.form.get("confirm") == "1"):
+        return render_template("offers/confirm.html", offer=offer, action=action, day=day,
+                               affected=trips.affected(offer, day if action == "skip" else None),
+                               title=trips.TITLES[action], button=trips.BUTTONS[action],
+                               post_url=request.path, back_url=back, status_form=form,
+                               by_operator=False, day_words=trips.day_words)
+    if request.method != "POST":
+        abort(405)
+    try:
+        tx.atomic(lambda: trips.act(offer, action, day, current_user.id))
     except (ops.OfferStateError, bookings.BookingError) as exc:
         flash(str(exc), "error")
     else:
-        flash({"pause": "Trajet mis en pause.", "resume": "Trajet repris.",
-               "cancel": "Trajet annulé."}[action], "success")
-    return redirect(url_for("offers.my_trips"))
+        flash(trips.done_message(action, day), "success")
+    return redirect(back)
 
 
 DRIVER_ACTIONS = {"accept": "accept", "decline": "decline", "cancel": "cancel_by_driver"}
