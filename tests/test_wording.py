@@ -127,6 +127,8 @@ def test_console_pages_word_windows_and_numbers(client, make_driver):
     assert kms and all("," in k for k in kms), kms
     page = client.get(f"/console/demandes/{leave.id}").get_data(as_text=True)
     assert "Départ à partir du" in page and "à 08:00, au plus tard 08:30" in page
+    form = client.get(f"/console/passagers/{arrive.passenger_id}/demande").get_data(as_text=True)
+    assert "Partir après" in form and "Partir à partir" not in form  # the form's choice, in proper French
     queue = client.get("/console/").get_data(as_text=True)
     assert "arrivée entre 08:00 et 08:30" in queue and "départ entre 08:00 et 08:30" in queue
     assert "±" not in queue

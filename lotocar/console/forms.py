@@ -61,7 +61,7 @@ class RequestForm(BaseForm):
                                     validators=[Optional(), Length(max=200, message="200 caractères au plus.")],
                                     description="Ex. : centre hospitalier, Pôle emploi.")
     mode = RadioField("Horaire", default="arrive_by", choices=[
-        ("arrive_by", "Arriver au plus tard à (rendez-vous)"), ("leave_after", "Partir à partir de")])
+        ("arrive_by", "Arriver au plus tard à (rendez-vous)"), ("leave_after", "Partir après")])
     day = DateField("Date", validators=[Optional()])
     at = TimeField("Heure", validators=[Optional()])
     flexibility_min = IntegerField("Souplesse (minutes)", default=30,
@@ -71,7 +71,7 @@ class RequestForm(BaseForm):
                          choices=[(r.value, label) for r, label in REASONS_FR.items()])
     return_wanted = BooleanField("Retour souhaité le même jour")
     return_mode = RadioField("Horaire du retour", default="leave_after", choices=[
-        ("leave_after", "Partir à partir de"), ("arrive_by", "Arriver au plus tard à")])
+        ("leave_after", "Partir après"), ("arrive_by", "Arriver au plus tard à")])
     return_at = TimeField("Heure du retour", validators=[Optional()])
     notes = TextAreaField("Notes (facultatif)", filters=[strip_filter],
                           validators=[Optional(), Length(max=2000, message="2000 caractères au plus.")])
