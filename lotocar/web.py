@@ -9,7 +9,7 @@ from flask import (Blueprint, Flask, abort, current_app, flash, redirect, render
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
-from lotocar.core import timeutil
+from lotocar.core import format_fr, timeutil
 from lotocar.core.phones import format_phone
 
 main = Blueprint("main", __name__)
@@ -68,6 +68,12 @@ def register_web(app: Flask) -> None:
     app.jinja_env.filters["phone"] = format_phone
     app.jinja_env.filters["fromiso"] = lambda value: date.fromisoformat(value)
     app.jinja_env.filters["local_time"] = lambda value: timeutil.format_time_fr(timeutil.to_local(value))
+    # French numbers and wording (lotocar.core.format_fr): "5,9 km", "2,50 €", a request's window
+    app.jinja_env.filters["number_fr"] = format_fr.number_fr
+    app.jinja_env.filters["km_fr"] = format_fr.km_fr
+    app.jinja_env.filters["eur_fr"] = format_fr.eur_fr
+    app.jinja_env.filters["window_fr"] = format_fr.request_window_fr
+    app.jinja_env.filters["then_fr"] = format_fr.then_fr
     app.jinja_env.globals["weekday_names"] = timeutil.WEEKDAY_NAMES_FR
 
     @app.after_request

@@ -114,8 +114,15 @@ def test_unmet_with_reason(op_client):
     req = trip_request(passenger())
     page = op_client.get(f"/console/demandes/{req.id}").get_data(as_text=True)
     assert "Conducteurs possibles (0)" in page
-    op_client.post(f"/console/demandes/{req.id}/sans-solution", data={
+    asked = op_client.post(f"/console/demandes/{req.id}/sans-solution", data={
         "csrf_token": token(op_client), "reason": "Aucun conducteur sur ce trajet", "detail": "rappeler lundi"})
+    # issue #14: a confirmation step first (nothing changed yet), then the confirmed post
+    assert asked.status_code == 200 and "Classer la demande sans solution ?" in asked.get_data(as_text=True)
+    assert db.session.get(TripRequest, req.id).status == RequestStatus.OPEN
+    op_client.post(f"/console/demandes/{req.id}/sans-solution", data={
+        "csrf_token": token(op_client), "reason": "Aucun conducteur sur ce trajet", "detail": "rappeler lundi",
+        "confirmed": "1"})
+    db.session.expire_all()
     req = db.session.get(TripRequest, req.id)
     assert req.status == RequestStatus.UNMET and req.unmet_reason == "Aucun conducteur sur ce trajet — rappeler lundi"
     assert "Sans solution (1)" in op_client.get("/console/").get_data(as_text=True)

@@ -176,7 +176,8 @@ def test_full_journey(app, live_server, browser, sms, tmp_path, monkeypatch):  #
 
     # --- 4. the operator confirms to the passenger --------------------------------------------
     op.reload()
-    op.click("button:has-text('Confirmer au passager')")
+    assert op.evaluate("document.activeElement.id") == "booking-title"  # never the confirm button (issue #14)
+    op.click("button:has-text('Confirmer le trajet à Odette')")
     op.wait_for_selector("text=Confirmée")
     shot(op, "e2e-08-operator-confirmed")
     db.session.expire_all()

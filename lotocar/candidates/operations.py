@@ -10,7 +10,7 @@ from matching.misses import DETOUR_SLACK_MIN
 
 from lotocar.audit.operations import record as audit_record
 from lotocar.bookings import operations as bookings
-from lotocar.bookings.models import Booking, OfferDay
+from lotocar.bookings.models import LIVE, Booking, OfferDay
 from lotocar.candidates.reactions import apply_tour
 from lotocar.candidates.service import service
 from lotocar.contributions import operations as contributions
@@ -139,8 +139,14 @@ def _stop_json(stop, request: TripRequest, on_board: dict[int, TripRequest]) -> 
 
 
 def serving_counts(offers: list[Offer]) -> dict[int, int]:
-    """How many open requests each of these trips could serve."""
-    return {offer_id: len(ids) for offer_id, ids in service().open_requests_for(offers).items()}
+    """How many open requests each of these trips could serve and nobody is handling yet:
+    a request already proposed to a driver (this one or another: a live booking) is not
+    counted — the driver sees those proposed to him apart, to answer (issue #14)."""
+    found = service().open_requests_for(offers)
+    ids = {rid for rids in found.values() for rid in rids}
+    handled = set(db.session.scalars(db.select(Booking.request_id).where(
+        Booking.request_id.in_(ids), Booking.status.in_(LIVE)))) if ids else set()
+    return {offer_id: len([r for r in rids if r not in handled]) for offer_id, rids in found.items()}
 
 
 def propose_candidate(request: TripRequest, offer_id: int, day, actor_id: int | None,

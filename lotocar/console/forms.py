@@ -123,7 +123,7 @@ class NotesForm(BaseForm):
                           validators=[Optional(), Length(max=2000, message="2000 caractères au plus.")])
 
 
-RETURN_MODES = [("leave_after", "Partir à partir de"), ("appointment_end", "Quand le rendez-vous finit, vers"),
+RETURN_MODES = [("leave_after", "Partir après"), ("appointment_end", "Quand le rendez-vous finit, vers"),
                 ("arrive_by", "Arriver au plus tard à")]
 
 
@@ -136,7 +136,7 @@ class RequestForm(BaseForm):
                                     validators=[Optional(), Length(max=200, message="200 caractères au plus.")],
                                     description="Ex. : centre hospitalier, Pôle emploi.")
     mode = RadioField("Horaire", default="arrive_by", choices=[
-        ("arrive_by", "Arriver au plus tard à (rendez-vous)"), ("leave_after", "Partir à partir de")])
+        ("arrive_by", "Arriver au plus tard à (rendez-vous)"), ("leave_after", "Partir après")])
     day = DateField("Date", validators=[Optional()])
     at = TimeField("Heure", validators=[Optional()])
     flexibility_min = IntegerField("Souplesse (minutes)", default=30,

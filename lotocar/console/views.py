@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from lotocar.core import clock, tx
+from lotocar.core import clock, format_fr, timeutil, tx
 from lotocar.audit.operations import history
 from lotocar.audit.operations import record as audit_record
 from lotocar.auth import operations as auth_ops
@@ -36,13 +36,35 @@ STAFF = (Role.OPERATOR, Role.ADMIN)
 BOOKING_ACTIONS = {
     "accept": "Le conducteur accepte",
     "decline": "Le conducteur refuse",
-    "confirm": "Confirmer au passager",
+    "confirm": "Trajet confirmé au passager",
     "done": "Trajet effectué",
     "no_show": "Passager absent",
     "cancel_by_passenger": "Annulation par le passager",
     "cancel_by_driver": "Annulation par le conducteur",
-    "cancel_by_operator": "Annuler (opérateur)",
+    "cancel_by_operator": "Annulation par l'équipe",
 }
+# Actions that only happen after a second, explicit step (a confirmation page, without JS
+# too) that says who will be told: nothing is cancelled or closed by one stray key press.
+ASKS_CONFIRMATION = frozenset({"done", "no_show", "cancel_by_passenger", "cancel_by_driver", "cancel_by_operator"})
+CONFIRM_TITLES = {
+    "done": "Déclarer le trajet effectué ?",
+    "no_show": "Déclarer le passager absent ?",
+    "cancel_by_passenger": "Annuler la réservation à la demande du passager ?",
+    "cancel_by_driver": "Annuler la réservation à la demande du conducteur ?",
+    "cancel_by_operator": "Annuler la réservation (décision de l'équipe) ?",
+}
+CONFIRM_BUTTONS = {
+    "done": "Oui, le trajet a eu lieu",
+    "no_show": "Oui, le passager était absent",
+    "cancel_by_passenger": "Oui, annuler la réservation",
+    "cancel_by_driver": "Oui, annuler la réservation",
+    "cancel_by_operator": "Oui, annuler la réservation",
+}
+
+
+def _confirmed() -> bool:
+    """The second step of a confirmed action was taken (the confirmation page's button)."""
+    return request.form.get("confirmed") == "1"
 
 
 def _messages_for(kind: str, key):
@@ -340,6 +362,20 @@ def unmet(request_id: int):
         flash("Choisissez une raison.", "error")
         return redirect(url_for("console.trip_request", request_id=trip.id))
     reason = form.reason.data + (f" — {form.detail.data}" if form.detail.data else "")
+    if not _confirmed():  # the second step: say what it means, change nothing yet
+        person = trip.passenger
+        return render_template(
+            "console/confirm.html", title="Classer la demande sans solution ?",
+            facts=[f"{person.first_name} {person.last_name} : {trip.origin.display_name} → "
+                   f"{trip.destination.display_name}", f"Raison : {reason}"],
+            notice="Aucun message automatique ne partira.",
+            call_notice=f"{person.first_name} {person.last_name} n'est pas prévenu·e automatiquement : "
+                        "dites-le-lui pendant l'appel (la demande sera signalée si un conducteur possible publie "
+                        "un trajet).",
+            action=url_for("console.unmet", request_id=trip.id), form=form,
+            carry={"reason": form.reason.data, "detail": form.detail.data or ""},
+            submit="Oui, classer sans solution",
+            back=url_for("console.trip_request", request_id=trip.id), back_label="Non, revenir à la demande")
     try:
         tx.atomic(lambda: bookings.mark_unmet(trip, reason, current_user.id))
     except bookings.BookingError as exc:
@@ -356,6 +392,24 @@ def cancel_request(request_id: int):
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)
+    if not _confirmed():  # the second step: who will be told, nothing changed yet
+        live = bookings.live_booking(trip.id)
+        person = trip.passenger
+        facts = [f"{person.first_name} {person.last_name} : {trip.origin.display_name} → "
+                 f"{trip.destination.display_name}, {format_fr.request_window_fr(trip)}"]
+        if live is not None:
+            notice = notices.who_is_told(live, "cancel_by_passenger", current_user.id)
+            facts.append(f"Sa réservation avec {live.offer.driver.user.first_name} "
+                         f"({bookings.STATUS_LABELS_FR[live.status].lower()}) sera annulée.")
+            sentence, call_sentence = notice.sentence, notice.call_sentence
+        else:
+            sentence, call_sentence = "Aucun message automatique ne partira (aucun conducteur n'est concerné).", ""
+        return render_template(
+            "console/confirm.html", title="Le passager annule sa demande ?", facts=facts,
+            notice=sentence, call_notice=call_sentence,
+            action=url_for("console.cancel_request", request_id=trip.id), form=form,
+            carry={}, reason_field=True, submit="Oui, annuler la demande",
+            back=url_for("console.trip_request", request_id=trip.id), back_label="Non, revenir à la demande")
     try:
         tx.atomic(lambda: bookings.cancel_request(trip, current_user.id,
                                                  form.reason.data or "Annulée par le passager"))
@@ -375,17 +429,26 @@ def clear_flag(request_id: int):
     return redirect(url_for("console.trip_request", request_id=trip.id))
 
 
-@bp.get("/reservations/<int:booking_id>")
-@roles_required(*STAFF)
-def booking(booking_id: int):
+def _booking_or_404(booking_id: int) -> Booking:
     item = db.session.get(Booking, booking_id)
     if item is None:
         abort(404)
+    return item
+
+
+@bp.get("/reservations/<int:booking_id>")
+@roles_required(*STAFF)
+def booking(booking_id: int):
+    """The booking and its next step. Recording someone's answer is always an explicit button,
+    never the focused default: the focus lands on the page's heading (the state), so keys
+    pressed after "Proposer" never answer for the driver or the passenger."""
+    item = _booking_or_404(booking_id)
     allowed = bookings.allowed_actions(item)
     return render_template(
         "console/booking.html", booking=item, action_form=ActionForm(formdata=None),
         actions=BOOKING_ACTIONS, labels=bookings.STATUS_LABELS_FR, allowed=allowed,
-        primary={"accept", "confirm", "done"},
+        asks_confirmation=ASKS_CONFIRMATION,
+        confirm_notice=notices.who_is_told(item, "confirm", current_user.id) if "confirm" in allowed else None,
         status_fr={s.value: label for s, label in bookings.STATUS_LABELS_FR.items()},
         audit=history("booking", item.id), messages=_messages_for("booking", item.id),
         calls=notices.calls_for_booking(item.id),
@@ -400,9 +463,29 @@ def booking_action(booking_id: int, action: str):
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)
-    item = db.session.get(Booking, booking_id)
-    if item is None:
-        abort(404)
+    item = _booking_or_404(booking_id)
+    if action in ASKS_CONFIRMATION and not _confirmed():
+        if action not in bookings.allowed_actions(item):  # say why now, not after the second step
+            try:
+                bookings.check_on_the_day(item, action)
+            except bookings.BookingError as exc:
+                flash(str(exc), "error")
+            else:
+                flash(f"Impossible : la réservation est « {bookings.STATUS_LABELS_FR[item.status]} ».", "error")
+            return redirect(url_for("console.booking", booking_id=item.id))
+        notice = notices.who_is_told(item, action, current_user.id)
+        req, driver = item.request, item.offer.driver.user
+        facts = [f"{req.passenger.first_name} {req.passenger.last_name} avec {driver.first_name} {driver.last_name}, "
+                 f"le {timeutil.format_date_fr(item.occurrence_date)}"
+                 + (f", prise en charge à {timeutil.format_time_fr(timeutil.to_local(item.pickup_at))}"
+                    if item.pickup_at else "") + ".",
+                 f"Réservation : {bookings.STATUS_LABELS_FR[item.status].lower()}."]
+        return render_template(
+            "console/confirm.html", title=CONFIRM_TITLES[action], facts=facts,
+            notice=notice.sentence, call_notice=notice.call_sentence,
+            action=url_for("console.booking_action", booking_id=item.id, action=action), form=form,
+            carry={}, reason_field=True, submit=CONFIRM_BUTTONS[action],
+            back=url_for("console.booking", booking_id=item.id), back_label="Non, revenir à la réservation")
     try:
         tx.atomic(lambda: bookings.transition(item.id, action, current_user.id,
                                               form.reason.data or BOOKING_ACTIONS[action]))

@@ -10,12 +10,12 @@ from flask import current_app
 
 from lotocar.bookings.models import Booking, BookingStatus
 from lotocar.bookings.operations import STATUS_LABELS_FR as BOOKING_LABELS
-from lotocar.bookings.operations import BookingError, transition
+from lotocar.bookings.operations import TRANSITIONS, BookingError, transition
 from lotocar.core.timeutil import format_time_fr, to_local, utcnow
 from lotocar.extensions import db
 from lotocar.notifications import calls, links, outbox
 from lotocar.notifications.models import Channel, SmsInbound, SmsLink, SmsMessage, SmsOptOut, SmsStatus
-from lotocar.notifications.planner import effective_pickup
+from lotocar.notifications.planner import Told, effective_pickup, told_of_change
 from lotocar.notifications.texts import KIND_LABELS_FR, day_fr
 
 S = SmsStatus
@@ -208,6 +208,54 @@ def channel_label(passenger) -> str:
     if channel == Channel.SMS:
         return "SMS"
     return "par l'équipe, au téléphone (ni SMS ni appel automatique)"
+
+
+# --- who an action will reach (said before the operator confirms it) ---------------------
+
+HOW_FR = {"sms": "SMS", "voice": "appel automatique"}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Who a booking action will tell, in the operator's words (the planner's own rule)."""
+
+    told: tuple[Told, ...]  # automatically, by SMS or automatic call
+    to_call: tuple[Told, ...]  # nobody will tell them: the operator phones
+
+    @staticmethod
+    def _who(t: Told) -> str:
+        return t.name if t.role == "passenger" else f"le conducteur {t.name}"
+
+    @staticmethod
+    def _join(parts: list[str]) -> str:
+        return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " et " + parts[-1]
+
+    @property
+    def sentence(self) -> str:
+        """'Marie Dupont (SMS) et le conducteur Jean Martin (SMS) seront prévenus.'"""
+        if not self.told:
+            return "Aucun message automatique ne partira."
+        text = self._join([f"{self._who(t)} ({HOW_FR[t.how]})" for t in self.told])
+        text = text[:1].upper() + text[1:]
+        return text + (" seront prévenus." if len(self.told) > 1 else " sera prévenu·e.")
+
+    @property
+    def call_sentence(self) -> str:
+        """'À appeler par vous : Marie Dupont (ni SMS ni appel automatique).' — or ''."""
+        if not self.to_call:
+            return ""
+        return "À appeler par vous : " + self._join([self._who(t) for t in self.to_call]) + \
+            " (ni SMS ni appel automatique possible)."
+
+
+def who_is_told(booking: Booking, action: str, actor_id: int | None = None,
+                now: datetime | None = None) -> Notice:
+    """Who `action` on `booking` will tell (SMS, automatic call) and whom the operator must
+    phone, computed by the notifications planner's rules, nothing queued."""
+    target = TRANSITIONS[action][1]
+    everyone = told_of_change(booking, target, actor_id, now or utcnow())
+    return Notice(told=tuple(t for t in everyone if t.how != "call"),
+                  to_call=tuple(t for t in everyone if t.how == "call"))
 
 
 # --- the driver's answer link ----------------------------------------------------------

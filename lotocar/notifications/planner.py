@@ -171,6 +171,72 @@ def _contacts(booking: Booking) -> list[Contact]:
     return [c for c in (passenger_contact(booking), driver_contact(booking)) if c is not None]
 
 
+def _informed(booking: Booking, status: BookingStatus | None) -> set[str]:
+    """The roles ("driver", "passenger") who know of this booking: a message about it reached
+    them, or (the driver) they answered yes — by phone too, before his proposal SMS left."""
+    known = set(db.session.scalars(
+        db.select(SmsMessage.recipient).where(SmsMessage.booking_id == booking.id,
+                                              SmsMessage.status.in_(INFORMED))))
+    if status in (B.ACCEPTED_BY_DRIVER, B.CONFIRMED):
+        known.add("driver")
+    return known
+
+
+def _cancel_contacts(booking: Booking, informed: set[str], driver_acted: bool, in_call: bool) -> list[Contact]:
+    """Whom a cancellation is announced to: those a message already reached (nobody is told of
+    a ride they never heard of), except the driver who cancelled himself and the passenger who
+    cancelled during an automatic call."""
+    return [c for c in _contacts(booking) if c.role in informed
+            and not (c.role == "driver" and driver_acted) and not (c.role == "passenger" and in_call)]
+
+
+@dataclass(frozen=True)
+class Told:
+    """Someone a status change will reach: how ("sms", "voice") or "call" (nobody will tell
+    them automatically: the operator phones)."""
+
+    role: str  # driver | passenger
+    name: str
+    how: str
+
+
+def told_of_change(booking: Booking, new: BookingStatus, actor_id: int | None, now: datetime) -> list[Told]:
+    """Who `plan_booking_change` will tell of this change, and how — the same rules, nothing
+    queued: the console says it before the operator confirms an action. Whoever knows of the
+    ride but will not be told automatically is listed with how="call"."""
+    request = booking.request
+    p, user = request.passenger, booking.offer.driver.user
+    names = {"passenger": f"{p.first_name} {p.last_name}".strip(),
+             "driver": f"{user.first_name} {user.last_name}".strip()}
+    pickup = effective_pickup(booking)
+    driver = driver_contact(booking)
+    passenger = passenger_contact(booking)
+    driver_acted = driver is not None and actor_id is not None and actor_id == driver.user_id
+    if pickup is None or pickup <= now:
+        return []
+    told: list[Told] = []
+    if new == B.CONFIRMED:
+        for contact in _contacts(booking):
+            draft = _draft(booking, "confirmed", contact, "…", pickup=pickup, departure=None, now=now)
+            told.append(Told(contact.role, names[contact.role],
+                             "call" if _too_late_to_call(draft, now) else contact.channel.value))
+        if passenger is None:
+            told.insert(0, Told("passenger", names["passenger"], "call"))
+        return told
+    if new in CANCELLED:
+        informed = _informed(booking, booking.status)
+        for contact in _cancel_contacts(booking, informed, driver_acted, False):
+            told.append(Told(contact.role, names[contact.role], contact.channel.value))
+        told_roles = {t.role for t in told}
+        if passenger is None and "passenger" not in told_roles and (
+                "passenger" in informed or (booking.status == B.CONFIRMED and new != B.CANCELLED_BY_PASSENGER)):
+            told.insert(0, Told("passenger", names["passenger"], "call"))
+        if driver is None and new != B.CANCELLED_BY_DRIVER:  # he was asked by phone: phone him again
+            told.append(Told("driver", names["driver"], "call"))
+        return told
+    return []  # answers recorded by the operator, done, no-show: no message
+
+
 def on_booking_changed(sender, booking: Booking, old: BookingStatus | None, new: BookingStatus,
                        actor_id: int | None = None, reason: str | None = None, **_: object) -> None:
     """Queue the SMS of a booking change, in the booking's own transaction (no commit): the
@@ -222,27 +288,23 @@ def plan_booking_change(booking: Booking, old: BookingStatus | None, new: Bookin
         return
 
     if new in CANCELLED:
-        informed = set(db.session.scalars(
-            db.select(SmsMessage.recipient).where(SmsMessage.booking_id == booking.id,
-                                                  SmsMessage.status.in_(INFORMED))))
+        informed = _informed(booking, old)
         withdraw(booking.id, "Retiré : réservation annulée")
         if pickup is None or pickup <= now:
             return
         trip = facts(booking, pickup)
         # she pressed 2 during an automatic call: the call itself told her (issue #17)
         in_call = calls.cancelled_during_call(booking.id) if new == B.CANCELLED_BY_PASSENGER else None
-        for contact in _contacts(booking):
-            if contact.role not in informed or (contact.role == "driver" and driver_acted):
-                continue
-            if in_call is not None and contact.role == "passenger":
-                continue
+        for contact in _cancel_contacts(booking, informed, driver_acted, in_call is not None):
             template = "cancelled_by_driver" if (contact.role == "passenger" and new == B.CANCELLED_BY_DRIVER) \
                 else "cancelled"
             enqueue(_draft(booking, "cancelled", contact, _words(template, contact, trip),
                            pickup=pickup, departure=departure, now=now), now)
         if in_call is not None:
             calls.flag_cancelled_in_call(booking, in_call, driver_told="driver" in informed)
-        elif "passenger" in informed and passenger_contact(booking) is None:
+        elif passenger_contact(booking) is None and (
+                "passenger" in informed or (old == B.CONFIRMED and new != B.CANCELLED_BY_PASSENGER)):
+            # told before (or confirmed to her by phone): someone must phone her now
             _flag_no_channel(booking, "Annulation")
         return
 

@@ -7,7 +7,7 @@ from lotocar.auth.decorators import current_driver, roles_required
 from lotocar.auth.models import Role
 from lotocar.bookings import operations as bookings
 from lotocar.bookings import withdrawals
-from lotocar.bookings.models import Booking
+from lotocar.bookings.models import Booking, BookingStatus
 from lotocar.candidates.operations import serving_counts
 from lotocar.core import tx
 from lotocar.drivers import operations as drivers
@@ -27,6 +27,14 @@ def _own_offer(offer_id: int):
     return offer
 
 
+# What a driver reads about his own bookings: words for him, not the operators' labels.
+DRIVER_LABELS_FR = {
+    BookingStatus.PROPOSED: "On vous a proposé ce passager : répondez",
+    BookingStatus.ACCEPTED_BY_DRIVER: "Vous avez accepté : l'équipe confirme au passager",
+    BookingStatus.CONFIRMED: "Confirmé : le passager compte sur vous",
+}
+
+
 @bp.get("/")
 @roles_required(Role.DRIVER)
 def my_trips():
@@ -36,7 +44,11 @@ def my_trips():
     rides = bookings.for_driver(driver.id)
     return render_template("offers/list.html", upcoming=upcoming, serving=serving,
                            past=ops.past_or_cancelled_for_driver(driver), status_form=StatusForm(),
-                           rides=rides, runs=bookings.driver_runs(rides), labels=bookings.STATUS_LABELS_FR,
+                           rides=rides, runs=bookings.driver_runs(rides),
+                           labels={**bookings.STATUS_LABELS_FR, **DRIVER_LABELS_FR},
+                           proposed_to_me={b.offer_id: sum(1 for r in rides if r.offer_id == b.offer_id
+                                                           and r.status == BookingStatus.PROPOSED)
+                                           for b in rides},
                            may_see_contact=bookings.driver_may_see_contact)
 
 
