@@ -121,7 +121,7 @@ def widen_request(request_id: int):
         db_errors = getattr(exc, "errors", None)
         flash(" ".join(db_errors.values()) if db_errors else str(exc), "error")
         return redirect(url_for("console.trip_request", request_id=trip.id))
-    word = "Arriver au plus tard" if trip.mode.value == "arrive_by" else "Partir à partir de"
+    word = "Arriver au plus tard" if trip.mode.value == "arrive_by" else "Partir après"
     local = requests_ops.local_target(trip)
     changed = []
     if trip.target_at != before[0]:
