@@ -92,7 +92,7 @@ def test_after_proposing_the_focus_is_on_the_state_never_on_an_answer(op_client,
     assert focus.startswith("<h1") and 'tabindex="-1"' in focus  # the heading: Enter does nothing
     assert "En attente de la réponse de Nathalie Rességuier" in html
     assert "J&#39;ai appelé Nathalie : c&#39;est oui" in html and "J&#39;ai appelé Nathalie : c&#39;est non" in html
-    assert "Le conducteur peut aussi répondre par le lien de son SMS" in html
+    assert "Il peut aussi répondre par le lien de son SMS" in html
     assert "Retour à la demande" in html
     # once accepted: confirming is a named step, not focused either
     op_client.post(f"/console/reservations/{booking.id}/accept", data={"csrf_token": token(op_client)})
