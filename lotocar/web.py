@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from flask import (Blueprint, Flask, abort, current_app, flash, redirect, render_template,
+from flask import (Blueprint, Flask, abort, current_app, redirect, render_template,
                    request, send_from_directory, url_for)
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError

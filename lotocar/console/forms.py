@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import math
-from datetime import time
 
 from wtforms import (BooleanField, DateField, IntegerField, RadioField, SelectField, StringField,
                      TextAreaField, TimeField)
