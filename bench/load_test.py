@@ -290,6 +290,34 @@ def writer_loop(port: int, info: dict, stats: Stats, stop_at: float, rate: float
     conn.close()
 
 
+def profile_requests(url: str, info: dict, n: int) -> None:
+    """cProfile of `n` candidates and `n` drivers' page requests in this process, on the
+    same database and sessions as the clients (after a warm-up request of each kind)."""
+    import cProfile
+    import pstats
+
+    os.environ.update({"DATABASE_URL": url, "SECRET_KEY": "load-test", "APP_ENV": "development",
+                       "RATELIMIT_ENABLED": "false", "LOG_LEVEL": "WARNING", "SMS_GATEWAY": "dev"})
+    from lotocar import create_app
+
+    client = create_app().test_client()
+    rng = random.Random(5)
+    kinds = {"candidates": (lambda: f"/requests/{rng.choice(info['request_ids'])}/candidates",
+                            lambda: info["operator_cookie"]),
+             "driver_page": (lambda: "/mes-trajets/", lambda: rng.choice(info["driver_cookies"]))}
+    for kind, (path, cookie) in kinds.items():
+        assert client.get(path(), headers={"Cookie": f"session={cookie()}"}).status_code == 200  # warm-up
+        prof = cProfile.Profile()
+        t = time.perf_counter()
+        prof.enable()
+        for _ in range(n):
+            client.get(path(), headers={"Cookie": f"session={cookie()}"})
+        prof.disable()
+        print(f"profile {kind}: {n} requests in-process, {(time.perf_counter() - t) * 1000 / n:.1f} ms each "
+              f"(under the profiler); top functions by cumulative time:")
+        pstats.Stats(prof, stream=sys.stdout).sort_stats("cumulative").print_stats(r"lotocar|matching", 18)
+
+
 def workers_rss_mb(master_pid: int) -> list[float]:
     """Resident memory of each gunicorn worker (children of the master)."""
     out = []
@@ -330,6 +358,8 @@ def main() -> int:
     parser.add_argument("--write-rate", type=float, default=0.0,
                         help="trips posted per second through the API while the readers run")
     parser.add_argument("--past-bookings", type=int, default=0, help="done bookings in the history")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="after the run, profile N candidates and N drivers' page requests in-process (cProfile)")
     args = parser.parse_args()
 
     name = f"lotocar_load_{uuid.uuid4().hex[:6]}"
@@ -422,6 +452,8 @@ def main() -> int:
               f"write_rate={args.write_rate:g} writes={len(stats.latencies['trip_write'])} "
               f"past_bookings={args.past_bookings} rebuilds={rebuilds} max_worker_rss_mb={max(rss or [0]):.0f} "
               f"errors={sum(stats.errors.values())} errors_after_restart={errors_after}")
+        if args.profile:
+            profile_requests(url, info, args.profile)
         return 0 if errors_after == 0 else 1
     finally:
         server_log.close()
