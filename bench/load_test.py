@@ -186,9 +186,11 @@ def build_database(name: str, offers: int, requests: int, seed: int, past_bookin
         info["driver_ids"] = [u.driver.id for u in drivers[:200]]
         info["insee"] = [c.insee for c in all_communes]
         serializer = app.session_interface.get_signing_serializer(app)
-        info["operator_cookie"] = serializer.dumps({"_user_id": str(operator.id), "_fresh": True})
-        info["driver_cookies"] = [serializer.dumps({"_user_id": str(u.id), "_fresh": True})
+        # the session holds "<id>:<session token>" (Flask-Login's get_id, issue 16)
+        info["operator_cookie"] = serializer.dumps({"_user_id": operator.get_id(), "_fresh": True})
+        info["driver_cookies"] = [serializer.dumps({"_user_id": u.get_id(), "_fresh": True})
                                   for u in rng.sample(drivers, min(50, len(drivers)))]
+        db.session.commit()  # get_id() gives a token to an account that had none
         info["request_ids"] = [r.id for r in reqs]
         db.session.remove()
         db.engine.dispose()
@@ -296,17 +298,19 @@ def profile_requests(url: str, info: dict, n: int) -> None:
     import cProfile
     import pstats
 
-    os.environ.update({"DATABASE_URL": url, "SECRET_KEY": "load-test", "APP_ENV": "development",
-                       "RATELIMIT_ENABLED": "false", "LOG_LEVEL": "WARNING", "SMS_GATEWAY": "dev"})
     from lotocar import create_app
 
-    client = create_app().test_client()
+    client = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "load-test",
+                         "RATELIMIT_ENABLED": False}).test_client()
     rng = random.Random(5)
     kinds = {"candidates": (lambda: f"/requests/{rng.choice(info['request_ids'])}/candidates",
                             lambda: info["operator_cookie"]),
              "driver_page": (lambda: "/mes-trajets/", lambda: rng.choice(info["driver_cookies"]))}
     for kind, (path, cookie) in kinds.items():
-        assert client.get(path(), headers={"Cookie": f"session={cookie()}"}).status_code == 200  # warm-up
+        warm = client.get(path(), headers={"Cookie": f"session={cookie()}"})
+        if warm.status_code != 200:
+            print(f"profile {kind}: warm-up answered {warm.status_code} {warm.headers.get('Location', '')}")
+            continue
         prof = cProfile.Profile()
         t = time.perf_counter()
         prof.enable()

@@ -275,7 +275,8 @@ class CorridorIndex:
         self._regular = _Grid()
         self._loose: list[int] = []
         self._loose_arr: np.ndarray = np.zeros(0, dtype=np.int64)
-        self._dead = 0
+        self._dead = 0  # tombstones in the grids
+        self._added = 0  # offers added since the last compaction
 
     def _rows(self, offers: list[Offer], ods: list[Leg]) -> tuple[np.ndarray, np.ndarray]:
         """The float and int rows of ``offers`` (vectorised geometry). Written straight into
@@ -449,12 +450,13 @@ class CorridorIndex:
         self._od = [self._od[s] for s in live.tolist()]
         self._n = len(live)
         self._slot = {o.id: k for k, o in enumerate(self._offers) if o is not None}
-        self._dead = 0
+        self._dead = self._added = 0
         self._index_slots(np.arange(self._n, dtype=np.int64))
         _release_memory()
 
     def _maybe_compact(self) -> None:
-        if len(self._loose) + self._dead > max(1024, len(self._slot) // 8):
+        # (the loose list also holds the offers too wide for the grid: count the additions)
+        if self._added + self._dead > max(1024, len(self._slot) // 8):
             self._compact()
 
     # -- building ---------------------------------------------------------------------
@@ -508,6 +510,7 @@ class CorridorIndex:
         slots = self._append([offer], [od])
         self._loose.append(slots.start)
         self._loose_arr = np.array(self._loose, dtype=np.int64)
+        self._added += 1
         self._maybe_compact()
 
     def remove(self, offer_id: int) -> None:
