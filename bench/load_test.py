@@ -192,6 +192,11 @@ def build_database(name: str, offers: int, requests: int, seed: int, past_bookin
                                   for u in rng.sample(drivers, min(50, len(drivers)))]
         db.session.commit()  # get_id() gives a token to an account that had none
         info["request_ids"] = [r.id for r in reqs]
+        # planner statistics, as autovacuum keeps them on a live database: without them the
+        # freshly loaded history is planned as empty (a sequential scan of the 100,000 past
+        # bookings for every passenger's "travelled with" drivers)
+        db.session.execute(sa.text("ANALYZE"))
+        db.session.commit()
         db.session.remove()
         db.engine.dispose()
     return url, info
@@ -292,36 +297,6 @@ def writer_loop(port: int, info: dict, stats: Stats, stop_at: float, rate: float
     conn.close()
 
 
-def profile_requests(url: str, info: dict, n: int) -> None:
-    """cProfile of `n` candidates and `n` drivers' page requests in this process, on the
-    same database and sessions as the clients (after a warm-up request of each kind)."""
-    import cProfile
-    import pstats
-
-    from lotocar import create_app
-
-    client = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "load-test",
-                         "RATELIMIT_ENABLED": False}).test_client()
-    rng = random.Random(5)
-    kinds = {"candidates": (lambda: f"/requests/{rng.choice(info['request_ids'])}/candidates",
-                            lambda: info["operator_cookie"]),
-             "driver_page": (lambda: "/mes-trajets/", lambda: rng.choice(info["driver_cookies"]))}
-    for kind, (path, cookie) in kinds.items():
-        warm = client.get(path(), headers={"Cookie": f"session={cookie()}"})
-        if warm.status_code != 200:
-            print(f"profile {kind}: warm-up answered {warm.status_code} {warm.headers.get('Location', '')}")
-            continue
-        prof = cProfile.Profile()
-        t = time.perf_counter()
-        prof.enable()
-        for _ in range(n):
-            client.get(path(), headers={"Cookie": f"session={cookie()}"})
-        prof.disable()
-        print(f"profile {kind}: {n} requests in-process, {(time.perf_counter() - t) * 1000 / n:.1f} ms each "
-              f"(under the profiler); top functions by cumulative time:")
-        pstats.Stats(prof, stream=sys.stdout).sort_stats("cumulative").print_stats(r"lotocar|matching", 18)
-
-
 def workers_rss_mb(master_pid: int) -> list[float]:
     """Resident memory of each gunicorn worker (children of the master)."""
     out = []
@@ -362,8 +337,6 @@ def main() -> int:
     parser.add_argument("--write-rate", type=float, default=0.0,
                         help="trips posted per second through the API while the readers run")
     parser.add_argument("--past-bookings", type=int, default=0, help="done bookings in the history")
-    parser.add_argument("--profile", type=int, default=0, metavar="N",
-                        help="after the run, profile N candidates and N drivers' page requests in-process (cProfile)")
     args = parser.parse_args()
 
     name = f"lotocar_load_{uuid.uuid4().hex[:6]}"
@@ -456,8 +429,6 @@ def main() -> int:
               f"write_rate={args.write_rate:g} writes={len(stats.latencies['trip_write'])} "
               f"past_bookings={args.past_bookings} rebuilds={rebuilds} max_worker_rss_mb={max(rss or [0]):.0f} "
               f"errors={sum(stats.errors.values())} errors_after_restart={errors_after}")
-        if args.profile:
-            profile_requests(url, info, args.profile)
         return 0 if errors_after == 0 else 1
     finally:
         server_log.close()
