@@ -27,6 +27,15 @@ from .rules import (
 _EMPTY_TRAVELLED: Mapping[int, AbstractSet[int]] = {}
 
 
+class _Window:
+    """A request's window (UTC epoch seconds): what ``occurrence_date_range`` reads."""
+
+    __slots__ = ("t", "we", "ws")
+
+    def __init__(self, ws: float, we: float, t: float) -> None:
+        self.ws, self.we, self.t = ws, we, t
+
+
 class Matcher:
     """Finds candidates for requests using a :class:`CorridorIndex`.
 
@@ -121,14 +130,16 @@ class Matcher:
             qx, qy = proj.project(d)
             if not rec.in_ellipse(px, py, qx, qy, math.hypot(qx - px, qy - py)):
                 continue
+            # the runs near the request's window first: most open requests are on other days,
+            # and the request's context (its p -> d leg, labels) is only needed for a run
+            first, last = occurrence_date_range(offer, _Window(*request.window_s()), trip_max)
+            runs = offer.runs(first, last)
+            if not runs:
+                continue
             ctx = RequestContext(
                 request, router, seats_taken, travelled_with_by_passenger.get(request.passenger_id, EMPTY_IDS),
                 tours, max_shift_min,
             )
-            first, last = occurrence_date_range(offer, ctx, trip_max)
-            runs = offer.runs(first, last)
-            if not runs:
-                continue
             op = router.leg(offer.origin, p)
             dd = router.leg(d, offer.destination)
             for t0, t0_s in runs:
