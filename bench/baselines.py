@@ -51,13 +51,21 @@ def _exact(router, offers: Sequence[Offer], records: Sequence[OfferRecord], pair
            tours: Mapping = {}) -> list[Candidate]:
     # the same exact check as the index, tours included (a run's booked passengers): the
     # bare-route prefilter stays valid for a tour by the triangle inequality
+    # (legs by trip end point, as matching.Matcher does)
     ctx = RequestContext(request, router, seats, travelled, tours)
     out = []
+    to_p: dict = {}
+    from_d: dict = {}
     for i, day in pairs:
         offer, rec = offers[i], records[i]
         t0, t0_s = localize_ts(date.fromordinal(day + _EPOCH_ORDINAL), rec.at, offer.tz)
-        c = evaluate(ctx, offer, t0, t0_s, router.leg(offer.origin, request.pickup),
-                     router.leg(request.dropoff, offer.destination), rec.od)
+        op = to_p.get(offer.origin)
+        if op is None:
+            op = to_p[offer.origin] = router.leg(offer.origin, request.pickup)
+        dd = from_d.get(offer.destination)
+        if dd is None:
+            dd = from_d[offer.destination] = router.leg(request.dropoff, offer.destination)
+        c = evaluate(ctx, offer, t0, t0_s, op, dd, rec.od)
         if c is not None:
             out.append(c)
     return rank(out)
@@ -93,6 +101,12 @@ class NumpyScan:
                    travelled: AbstractSet[int] = frozenset(), tours: Mapping = {}) -> list[Candidate]:
         if request.pickup == request.dropoff or not self.offers:
             return []
+        return _exact(self.router, self.offers, self.records, self.pairs(request), request, seats, travelled, tours)
+
+    def pairs(self, request: Request) -> list[tuple[int, int]]:
+        """The filter stage alone: (offer position, local epoch day) of the runs to check."""
+        if request.pickup == request.dropoff or not self.offers:
+            return []
         plat, plon = math.radians(request.pickup.lat), math.radians(request.pickup.lon)
         qlat, qlon = math.radians(request.dropoff.lat), math.radians(request.dropoff.lon)
         pd = self.router.leg(request.pickup, request.dropoff)
@@ -106,7 +120,7 @@ class NumpyScan:
             m = (ok & (self.first <= day) & (self.last >= day) & ((self.wmask >> ((day + 3) % 7)) & 1).astype(bool)
                  & (self.minute <= hi - base) & (self.minute + self.trip_max >= lo - base))
             pairs.extend((int(i), day) for i in np.flatnonzero(m))
-        return _exact(self.router, self.offers, self.records, pairs, request, seats, travelled, tours)
+        return pairs
 
 
 def _ellipse_wkt(rec: OfferRecord, n: int = 32) -> str:
@@ -157,6 +171,12 @@ class PostgisScan:
                    travelled: AbstractSet[int] = frozenset(), tours: Mapping = {}) -> list[Candidate]:
         if request.pickup == request.dropoff or not self.offers:
             return []
+        return _exact(self.router, self.offers, self.records, self.pairs(request), request, seats, travelled, tours)
+
+    def pairs(self, request: Request) -> list[tuple[int, int]]:
+        """The filter stage alone (the SQL query): (offer position, local epoch day)."""
+        if request.pickup == request.dropoff or not self.offers:
+            return []
         px, py = self.proj.project(request.pickup)
         qx, qy = self.proj.project(request.dropoff)
         lo, hi, days = time_window(request, self.max_trip, self.tzs)
@@ -168,8 +188,7 @@ class PostgisScan:
                          "AND (wmask >> %s) & 1 = 1 AND minute <= %s AND minute + trip_max >= %s")
             args += [day, px, py, qx, qy, day, day, (day + 3) % 7, hi - base, lo - base]
         self.cur.execute(" UNION ALL ".join(parts), args)
-        pairs = [(i, day) for i, day in self.cur.fetchall()]
-        return _exact(self.router, self.offers, self.records, pairs, request, seats, travelled, tours)
+        return [(i, day) for i, day in self.cur.fetchall()]
 
     def close(self) -> None:
         self.cur.execute("DROP TABLE IF EXISTS bench_offers")

@@ -186,10 +186,17 @@ def build_database(name: str, offers: int, requests: int, seed: int, past_bookin
         info["driver_ids"] = [u.driver.id for u in drivers[:200]]
         info["insee"] = [c.insee for c in all_communes]
         serializer = app.session_interface.get_signing_serializer(app)
-        info["operator_cookie"] = serializer.dumps({"_user_id": str(operator.id), "_fresh": True})
-        info["driver_cookies"] = [serializer.dumps({"_user_id": str(u.id), "_fresh": True})
+        # the session holds "<id>:<session token>" (Flask-Login's get_id, issue 16)
+        info["operator_cookie"] = serializer.dumps({"_user_id": operator.get_id(), "_fresh": True})
+        info["driver_cookies"] = [serializer.dumps({"_user_id": u.get_id(), "_fresh": True})
                                   for u in rng.sample(drivers, min(50, len(drivers)))]
+        db.session.commit()  # get_id() gives a token to an account that had none
         info["request_ids"] = [r.id for r in reqs]
+        # planner statistics, as autovacuum keeps them on a live database: without them the
+        # freshly loaded history is planned as empty (a sequential scan of the 100,000 past
+        # bookings for every passenger's "travelled with" drivers)
+        db.session.execute(sa.text("ANALYZE"))
+        db.session.commit()
         db.session.remove()
         db.engine.dispose()
     return url, info

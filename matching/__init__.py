@@ -1,6 +1,6 @@
 """Lot'ôcar matching library: which driver's trip can take which passenger.
 
-Pure, typed, framework-free (stdlib + rtree; ``requests`` only for OSRM, imported
+Pure, typed, framework-free (stdlib + numpy + rtree; ``requests`` only for OSRM, imported
 lazily). See ``GUIDE.md`` section 3 for the semantics and each module's docstring for
 the details:
 
@@ -10,7 +10,7 @@ the details:
 * :mod:`matching.model` — offers, recurrences, requests, candidates, local time rules;
 * :mod:`matching.rules` — the exact rules and the brute-force oracle;
 * :mod:`matching.tours` — runs already carrying passengers: insertion, re-ordering, shifts;
-* :mod:`matching.index` — the rtree corridor index (exact pre-filter);
+* :mod:`matching.index` — the corridor index (exact pre-filter: numpy arrays, time-sorted grid);
 * :mod:`matching.matcher` — index + rules + ranking, and reverse matching.
 * :mod:`matching.misses` — near misses: runs failing only the window or the detour (or
   full), and the change to the request that would make each work.

@@ -10,6 +10,7 @@ from collections.abc import Set as AbstractSet
 from .index import CorridorIndex, OfferRecord
 from collections.abc import Sequence
 
+from .geo import Point
 from .model import Booked, Candidate, Offer, Request
 from .router import Leg, Router
 from .tours import TOUR_MAX_SHIFT_MIN, LegTable
@@ -24,6 +25,15 @@ from .rules import (
 )
 
 _EMPTY_TRAVELLED: Mapping[int, AbstractSet[int]] = {}
+
+
+class _Window:
+    """A request's window (UTC epoch seconds): what ``occurrence_date_range`` reads."""
+
+    __slots__ = ("t", "we", "ws")
+
+    def __init__(self, ws: float, we: float, t: float) -> None:
+        self.ws, self.we, self.t = ws, we, t
 
 
 class Matcher:
@@ -67,22 +77,27 @@ class Matcher:
             # every leg of the tour checks of this request in one table call (OSRM: one HTTP
             # request); a local router computes each run's few legs directly instead
             points: list = [p, d]
-            for rec, t0, _ in hits:
-                on_run = tours.get((rec.offer.id, t0.date()))
+            for offer, _, t0, _ in hits:
+                on_run = tours.get((offer.id, t0.date()))
                 if on_run:
-                    points += [rec.offer.origin, rec.offer.destination]
+                    points += [offer.origin, offer.destination]
                     for b in on_run:
                         points += [b.request.pickup, b.request.dropoff]
             if len(points) > 2:
                 ctx.router = LegTable(router, points)
-        legs: dict[int, tuple[Leg, Leg]] = {}
+        # legs O -> p and d -> D by trip end point: many trips leave from or go to the same
+        # town hall (a router's leg depends on the two points only)
+        to_p: dict[Point, Leg] = {}
+        from_d: dict[Point, Leg] = {}
         out: list[Candidate] = []
-        for rec, t0, t0_s in hits:
-            offer = rec.offer
-            pair = legs.get(offer.id)
-            if pair is None:
-                pair = legs[offer.id] = (router.leg(offer.origin, p), router.leg(d, offer.destination))
-            c = evaluate(ctx, offer, t0, t0_s, pair[0], pair[1], rec.od)
+        for offer, od, t0, t0_s in hits:
+            op = to_p.get(offer.origin)
+            if op is None:
+                op = to_p[offer.origin] = router.leg(offer.origin, p)
+            dd = from_d.get(offer.destination)
+            if dd is None:
+                dd = from_d[offer.destination] = router.leg(d, offer.destination)
+            c = evaluate(ctx, offer, t0, t0_s, op, dd, od)
             if c is not None:
                 out.append(c)
         return rank(out)
@@ -115,14 +130,16 @@ class Matcher:
             qx, qy = proj.project(d)
             if not rec.in_ellipse(px, py, qx, qy, math.hypot(qx - px, qy - py)):
                 continue
+            # the runs near the request's window first: most open requests are on other days,
+            # and the request's context (its p -> d leg, labels) is only needed for a run
+            first, last = occurrence_date_range(offer, _Window(*request.window_s()), trip_max)
+            runs = offer.runs(first, last)
+            if not runs:
+                continue
             ctx = RequestContext(
                 request, router, seats_taken, travelled_with_by_passenger.get(request.passenger_id, EMPTY_IDS),
                 tours, max_shift_min,
             )
-            first, last = occurrence_date_range(offer, ctx, trip_max)
-            runs = offer.runs(first, last)
-            if not runs:
-                continue
             op = router.leg(offer.origin, p)
             dd = router.leg(d, offer.destination)
             for t0, t0_s in runs:

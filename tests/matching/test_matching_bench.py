@@ -14,7 +14,8 @@ def test_bench_quick_mode(capsys: pytest.CaptureFixture[str]) -> None:
     last = capsys.readouterr().out.strip().splitlines()[-1]
     found = re.fullmatch(
         r"RESULT offer_days=5000 trips=\d+ requests=100 build_s=\S+ rss_mb=\S+ p50_ms=\S+ p95_ms=\S+ "
-        r"vs_numpy=\S+x vs_postgis=n/a recall=1\.000 tours=(\d+)", last)
+        r"vs_numpy=\S+x vs_postgis=n/a recall=1\.000 tours=(\d+) filter_p50_ms=\S+ filter_p95_ms=\S+ "
+        r"filter_vs_numpy=\S+x filter_vs_postgis=n/a", last)
     assert found, last
     # issue #12: about 30 % of the runs carry one passenger and 10 % two
     assert 0.30 <= int(found.group(1)) / 5000 <= 0.45, last

@@ -23,7 +23,6 @@ from matching_testutils import (
     request_near,
 )
 
-import matching.index as index_module
 from matching import (
     CorridorIndex,
     Matcher,
@@ -221,19 +220,49 @@ def _offer(oid: int, **kw: Any) -> Offer:
     return Offer(**base)
 
 
-def test_bulk_load_streams_into_rtree(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[Any] = []
-    real = index_module.rtree_index.Index
+def test_bulk_load_takes_one_pass_over_a_generator() -> None:
+    consumed: list[int] = []
 
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        calls.append(args[0] if args else None)
-        return real(*args, **kwargs)
+    def stream():  # type: ignore[no-untyped-def]
+        for i in range(1, 50):
+            consumed.append(i)
+            yield _offer(i)
 
-    monkeypatch.setattr(index_module.rtree_index, "Index", spy)
     index = CorridorIndex(StraightLineRouter())
-    index.bulk_load(_offer(i) for i in range(1, 50))
-    assert len(index) == 49
-    assert hasattr(calls[-1], "__next__")  # a generator, i.e. the stream constructor
+    index.bulk_load(stream())
+    assert len(index) == 49 and consumed == list(range(1, 50))
+    stats = index.stats()
+    assert stats["offers"] == stats["slots"] == 49 and stats["loose"] == 0 and stats["entries"] >= 49
+
+
+def test_changes_use_tombstones_and_loose_slots_then_compact() -> None:
+    # A change never rebuilds: removals mark the slot dead, additions go to the loose list,
+    # and past a threshold the grids are recompacted from the arrays; the oracle agrees at
+    # every step.
+    router = StraightLineRouter(1.3, 60.0)
+    rng = random.Random(5)
+    days = (date(2026, 3, 26), date(2026, 4, 1))
+    pool = {i: random_offer(rng, i, days, PALETTE) for i in range(1, 301)}
+    index = CorridorIndex(router)
+    index.bulk_load(pool.values())
+    reqs = [request_near(rng, i, rng.choice(list(pool.values())), days[0] + timedelta(days=rng.randrange(7)))
+            for i in range(40)]
+    for k in range(1, 21):
+        index.remove(k)
+        del pool[k]
+        o = random_offer(random.Random(1000 + k), 1000 + k, days, PALETTE)
+        index.add(o)
+        pool[o.id] = o
+    stats = index.stats()
+    assert stats["dead"] == 20 and stats["loose"] == 20 and stats["offers"] == 300
+    assert_index_matches_oracle(router, index, list(pool.values()), reqs)
+    for k in range(1000, 2200):  # past max(1024, n / 8) changes: compacted
+        o = random_offer(random.Random(k), 5000 + k, days, PALETTE)
+        index.add(o)
+        pool[o.id] = o
+    stats = index.stats()
+    assert stats["loose"] < 1024 and stats["slots"] < 300 + 20 + 1200
+    assert_index_matches_oracle(router, index, list(pool.values()), reqs)
 
 
 def test_index_api_errors_and_len() -> None:
@@ -263,7 +292,8 @@ def test_index_api_errors_and_len() -> None:
     index.remove(1)
     assert len(index) == 1 and 1 not in index
     index.remove(2)
-    assert len(index) == 0 and index._density == {}  # bookkeeping back to empty
+    assert len(index) == 0 and index.stats() == {"offers": 0, "slots": 0, "loose": 0, "dead": 0,
+                                                 "entries": 0, "cells": 0}  # bookkeeping back to empty
     with pytest.raises(ValueError):
         Matcher(StraightLineRouter(), index)  # another router instance
 
@@ -306,9 +336,9 @@ def test_concurrent_queries_and_updates_are_safe() -> None:
 
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 def test_either_query_point_gives_the_same_result(monkeypatch: pytest.MonkeyPatch, sign: float) -> None:
-    # The index queries the rtree with the pick-up or the drop-off (whichever lies in the
-    # sparser cell) and tests the other one afterwards: force both choices.
-    monkeypatch.setattr(CorridorIndex, "_density_at", lambda self, x, y: sign * x)
+    # The index takes the grid cell of the pick-up or of the drop-off (whichever lists fewer
+    # offers in the time range) and tests the other point afterwards: force both choices.
+    monkeypatch.setattr(CorridorIndex, "_use_dropoff", lambda self, span_p, span_q: sign > 0)
     router = StraightLineRouter(1.3, 60.0)
     rng = random.Random(11)
     days = (date(2026, 3, 26), date(2026, 4, 1))
