@@ -34,6 +34,7 @@ from matching.model import localize_ts
 from lotocar.core import clock
 from lotocar.core import needs as need_codes
 from lotocar.bookings.models import LIVE, Booking, BookingStatus, OfferDay
+from lotocar.bookings.operations import run_detour_allowance
 from lotocar.core import tx
 from lotocar.core.counters import read as read_counter
 from lotocar.core.counters import written_here
@@ -195,9 +196,17 @@ class MatchingService:
         The seats of `free_seats_of` count as free. `booked` is the run's tour (None: the
         run's live bookings in the database, this request's own left out). `max_shift_min`:
         True = the configured TOUR_MAX_SHIFT_MIN, None = no bound (a trip change).
-        `extra_detour_min`: the driver is asked to accept that much more detour (a near miss)."""
+        `extra_detour_min`: the driver is asked to accept that much more detour (a near miss).
+        A run carrying a booking proposed that way keeps, while that booking lives, the detour
+        the driver was asked to accept (`Booking.detour_allowance_min`) as its budget when one
+        of its own passengers is checked again (a trip or request change); a new passenger
+        gets the driver's usual detour, as in the candidates list."""
         if offer.status != OfferStatus.ACTIVE:
             return None
+        on_run = list(db.session.scalars(db.select(Booking).where(
+            Booking.offer_id == offer.id, Booking.occurrence_date == day, Booking.status.in_(LIVE))))
+        if any(b.request_id == request.id for b in on_run):
+            extra_detour_min = max(extra_detour_min, run_detour_allowance(on_run, offer.max_detour_min))
         if max_shift_min is True:
             max_shift_min = self.max_shift_min
         seats = free_seats(seats_taken(day, day, [offer.id]), free_seats_of)
@@ -260,8 +269,8 @@ class MatchingService:
                 wide.bulk_load(widen_offer(o, DETOUR_SLACK_MIN) for o in matcher.index.offers())
                 self._wide, self._wide_of = wide, key
             wide_request = widen_request(match_request, WINDOW_SLACK_MIN)
-            hits = [(matcher.index.record(rec.offer.id).offer, t0, t0_s)
-                    for rec, t0, t0_s in self._wide.hits(wide_request) if rec.offer.id in matcher.index]
+            hits = [(matcher.index.record(offer.id).offer, t0, t0_s)
+                    for offer, _od, t0, t0_s in self._wide.hits(wide_request) if offer.id in matcher.index]
             first, last = self._wide.reachable_dates(wide_request)
         if not hits:
             return []

@@ -164,7 +164,7 @@ def test_the_widened_index_finds_exactly_the_misses_of_a_scan():
         req = Request(id=k, passenger_id=k, pickup=near(20), dropoff=near(20), date=DAY,
                       mode=rng.choice(("arrive_by", "leave_after")), time=time(rng.randint(7, 10), 0),
                       flexibility_min=rng.choice((0, 15, 30)))
-        hits = [(own[rec.offer.id], t0, t0_s) for rec, t0, t0_s in wide.hits(widen_request(req))]
+        hits = [(own[offer.id], t0, t0_s) for offer, _od, t0, t0_s in wide.hits(widen_request(req))]
         scan = []
         ctx = RequestContext(req, router, {}, frozenset())
         for o in offers:
