@@ -29,6 +29,7 @@ from tests.promise_world import (
     assert_promises_true,
     book,
     changed_rows,
+    edit_trip,
     make_passenger,
     make_request,
     make_trip,
@@ -143,6 +144,41 @@ def test_detour_miss_proposes_and_the_booking_page_says_to_ask(op, make_driver):
     assert f"Demandez-lui s'il accepte un détour de {int(booking.detour_min + 0.5)} min (il en accepte 0)" in page
     assert db.session.scalar(db.select(AuditEntry).where(AuditEntry.action == "detour_to_ask")) is not None
     # without the flag the same run is refused (not a candidate)
+    req2 = make_request(make_passenger(), origin=DOUELLE, flex=120)
+    r = op.post(f"/console/demandes/{req2.id}/proposer", data={
+        "csrf_token": csrf_token(op, f"/console/demandes/{req2.id}"), "offer_id": str(offer.id),
+        "date": MONDAY.isoformat()})
+    assert "ne peut pas" in op.get(r.headers["Location"]).get_data(as_text=True)
+
+
+def test_detour_the_driver_was_asked_to_accept_survives_his_trip_edits(app, op, make_driver):
+    """A near miss proposed with a larger detour (the driver said yes on the phone) is the
+    run's budget while that booking lives: a later edit of his trip that changes nothing on
+    the road (seats, then his time by two minutes) keeps her booking, re-checked exactly
+    with that budget; his usual detour still applies to everybody else."""
+    offer = make_trip(make_driver("Jean", "Delmas"), detour=0)
+    req = make_request(make_passenger(), origin=DOUELLE, flex=120)
+    r = op.post(f"/console/demandes/{req.id}/proposer", data={
+        "csrf_token": csrf_token(op, f"/console/demandes/{req.id}"), "offer_id": str(offer.id),
+        "date": MONDAY.isoformat(), "ask_detour": "1"})
+    assert r.status_code == 302
+    booking = db.session.scalar(db.select(Booking))
+    assert booking.detour_allowance_min is not None and booking.detour_allowance_min > 0
+    for action in ("accept", "confirm"):
+        r = op.post(f"/console/reservations/{booking.id}/{action}",
+                    data={"csrf_token": csrf_token(op, f"/console/reservations/{booking.id}")})
+        assert r.status_code == 302
+    worker.run_once(app)
+    db.session.expire_all()
+    assert db.session.get(Booking, booking.id).status == BookingStatus.CONFIRMED
+    edit_trip(offer, detour=0, seats=4)
+    edit_trip(offer, detour=0, seats=4, at=time(7, 47))
+    db.session.expire_all()
+    booking = db.session.get(Booking, booking.id)
+    assert booking.status == BookingStatus.CONFIRMED, booking.status_reason
+    assert_promises_true([offer.id])
+    # the widened budget re-checks her booking only: a new passenger on the same run, on the
+    # same detour, gets the driver's usual one (as in the list) and is refused
     req2 = make_request(make_passenger(), origin=DOUELLE, flex=120)
     r = op.post(f"/console/demandes/{req2.id}/proposer", data={
         "csrf_token": csrf_token(op, f"/console/demandes/{req2.id}"), "offer_id": str(offer.id),

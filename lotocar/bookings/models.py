@@ -51,6 +51,9 @@ class Booking(db.Model):
     pickup_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     dropoff_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     detour_min: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # a near miss proposed beyond the driver's usual detour (the operator asks him): the total
+    # detour of this run he is asked to accept; while the booking lives it is the run's budget
+    detour_allowance_min: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)

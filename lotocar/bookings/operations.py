@@ -96,6 +96,7 @@ class Proposal:
     pickup_at: datetime | None = None
     dropoff_at: datetime | None = None
     detour_min: float | None = None
+    detour_allowance_min: float | None = None  # a near miss: the larger total detour asked of the driver
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,7 @@ def propose(data: Proposal, actor_id: int | None) -> Booking:
     booking = Booking(request_id=request.id, offer_id=offer.id, occurrence_date=data.day,
                       seats=request.seats, status=S.PROPOSED, pickup_at=data.pickup_at,
                       dropoff_at=data.dropoff_at, detour_min=data.detour_min,
+                      detour_allowance_min=data.detour_allowance_min,
                       created_by_id=actor_id, promise_version=0)
     _hold_seat(offer, data.day, request.seats)
     db.session.add(booking)
@@ -359,6 +361,13 @@ def capacity_changed(offer: Offer) -> None:
         .execution_options(populate_existing=True)).all()
     for day in days:
         day.capacity = max(offer.seats, day.held)
+
+
+def run_detour_allowance(bookings: list[Booking], max_detour_min: float) -> float:
+    """Minutes of detour a run may take beyond the driver's usual `max_detour_min`: the
+    largest detour he was asked to accept for one of its live `bookings` (a near miss)."""
+    asked = [b.detour_allowance_min for b in bookings if b.detour_allowance_min is not None and b.status in LIVE]
+    return max(0.0, max(asked, default=0.0) - max_detour_min)
 
 
 def live_on_offer(offer_id: int, since: date) -> list[Booking]:

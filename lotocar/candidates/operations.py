@@ -178,7 +178,8 @@ def propose_candidate(request: TripRequest, offer_id: int, day, actor_id: int | 
     apply_tour(cand, "Un passager de plus sur ce trajet.")
     booking = bookings.propose(bookings.Proposal(
         request_id=request.id, offer_id=offer_id, day=day, pickup_at=cand.pickup_at,
-        dropoff_at=cand.dropoff_at, detour_min=round(cand.detour_min, 1)), actor_id)
+        dropoff_at=cand.dropoff_at, detour_min=round(cand.detour_min, 1),
+        detour_allowance_min=cand.total_detour_min if ask_detour else None), actor_id)
     if ask_detour:
         audit_record(actor_id, "booking", booking.id, "detour_to_ask",
                      {"detour_min": round(cand.total_detour_min, 1), "max_detour_min": offer.max_detour_min})

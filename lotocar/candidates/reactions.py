@@ -139,8 +139,9 @@ def recompute_run(offer: Offer, day, cause: str = _ONE_LESS) -> bool:
     t0, t0_s = runs[0]
     if t0 <= clock.now_local():
         return False  # the driver is on the road: the times told stand
+    budget = match_offer.max_detour_min + bookings.run_detour_allowance(left, match_offer.max_detour_min)
     found = plan_tour(router, match_offer.origin, match_offer.destination, t0_s, booked, None,
-                      router.leg(match_offer.origin, match_offer.destination), match_offer.max_detour_min,
+                      router.leg(match_offer.origin, match_offer.destination), budget,
                       service().max_shift_min)
     if found is None:
         return False
