@@ -21,8 +21,9 @@ from lotocar.extensions import db
 from lotocar.notifications.outbox import Draft, enqueue
 from lotocar.offers import operations as ops
 from lotocar.offers import trip_views as trips
-from lotocar.offers.forms import OfferForm, StatusForm
+from lotocar.offers.forms import OfferForm
 from lotocar.offers.models import Offer, OfferChange
+from lotocar.offers.views import trip_action_page
 
 REASON = "Fait par l'équipe à la demande du conducteur (téléphone)"
 NOTICE_KIND = "trip_by_team"
@@ -163,32 +164,9 @@ def driver_trip_restore(driver_id: int, offer_id: int):
 
 
 def _trip_action(driver: Driver, offer: Offer, action: str, day):
-    back = _back(driver)
-    form = StatusForm()
-    if request.method == "POST" and not form.validate_on_submit():
-        abort(400)
-    try:
-        trips.check(offer, action, day)
-    except ops.OfferStateError as exc:
-        flash(str(exc), "error")
-        return redirect(back)
-    if action in trips.CONFIRMED_ACTIONS and not (request.method == "POST" and request.form.get("confirm") == "1"):
-        return render_template("offers/confirm.html", offer=offer, action=action, day=day,
-                               affected=trips.affected(offer, day if action == "skip" else None, by_operator=True),
-                               title=trips.TITLES[action], button=trips.BUTTONS[action],
-                               post_url=request.path, back_url=back, status_form=form, by_operator=True,
-                               day_words=trips.day_words)
-    if request.method != "POST":
-        abort(405)
-
     def change():
         saved = trips.act(offer, action, day, current_user.id, REASON)
         notify_driver(saved, action, day)
 
-    try:
-        tx.atomic(change)
-    except (ops.OfferStateError, bookings.BookingError) as exc:
-        flash(str(exc), "error")
-    else:
-        flash(trips.done_message(action, day) + _told(driver), "success")
-    return redirect(back)
+    return trip_action_page(offer, action, day, _back(driver), change, by_operator=True,
+                            done_suffix=_told(driver))

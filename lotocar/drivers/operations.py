@@ -29,8 +29,9 @@ class DriverInput:
     consent_contact: bool = False
 
 
-def register_by_staff(data: DriverInput, actor_id: int | None) -> Driver:
-    """A driver registered on their behalf; they verify their phone at first login."""
+def _name_and_mobile_errors(data) -> tuple[dict[str, str], str | None]:
+    """French errors on a driver's first and last name and mobile number (any input with
+    those three fields), and the number normalised (E.164) when it is valid."""
     errors: dict[str, str] = {}
     for field in ("first_name", "last_name"):
         value = (getattr(data, field) or "").strip()
@@ -43,6 +44,12 @@ def register_by_staff(data: DriverInput, actor_id: int | None) -> Driver:
         phone, _ = parse_phone(data.phone, mobile_only=True)
     except PhoneError as exc:
         errors["phone"] = str(exc)
+    return errors, phone
+
+
+def register_by_staff(data: DriverInput, actor_id: int | None) -> Driver:
+    """A driver registered on their behalf; they verify their phone at first login."""
+    errors, phone = _name_and_mobile_errors(data)
     if phone and db.session.scalar(db.select(User).where(User.phone == phone)) is not None:
         errors["phone"] = "Ce numéro est déjà inscrit."
     home = db.session.get(Commune, data.home_insee) if data.home_insee else None
@@ -98,18 +105,7 @@ def _snapshot(driver: Driver) -> dict:
 
 def validate_record(driver: Driver, data: DriverRecordInput) -> tuple[dict[str, str], str | None]:
     """French errors per field, and the number normalised (E.164)."""
-    errors: dict[str, str] = {}
-    for field in ("first_name", "last_name"):
-        value = (getattr(data, field) or "").strip()
-        if not value:
-            errors[field] = "Ce champ est obligatoire."
-        elif len(value) > 80:
-            errors[field] = "80 caractères au plus."
-    phone = None
-    try:
-        phone, _ = parse_phone(data.phone, mobile_only=True)
-    except PhoneError as exc:
-        errors["phone"] = str(exc)
+    errors, phone = _name_and_mobile_errors(data)
     if phone and db.session.scalar(db.select(User).where(User.phone == phone, User.id != driver.user_id)) is not None:
         errors["phone"] = "Ce numéro est déjà celui d'un autre compte."
     home = db.session.get(Commune, data.home_insee) if data.home_insee else None

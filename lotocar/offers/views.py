@@ -135,7 +135,15 @@ def _day_field():
 
 
 def _trip_action(offer, action: str, day):
-    back = url_for("offers.my_trips")
+    return trip_action_page(offer, action, day, url_for("offers.my_trips"),
+                            lambda: trips.act(offer, action, day, current_user.id))
+
+
+def trip_action_page(offer, action: str, day, back: str, change, *, by_operator: bool = False,
+                     done_suffix: str = ""):
+    """The edge of a trip action (pause, resume, cancel, one date cancelled or restored) for
+    the driver's page and for an operator acting for him: the confirmation page first for
+    the actions that tell passengers, then `change` in one transaction."""
     form = StatusForm()
     if request.method == "POST" and not form.validate_on_submit():
         abort(400)
@@ -146,18 +154,19 @@ def _trip_action(offer, action: str, day):
         return redirect(back)
     if action in trips.CONFIRMED_ACTIONS and not (request.method == "POST" and request.form.get("confirm") == "1"):
         return render_template("offers/confirm.html", offer=offer, action=action, day=day,
-                               affected=trips.affected(offer, day if action == "skip" else None),
+                               affected=trips.affected(offer, day if action == "skip" else None,
+                                                       by_operator=by_operator),
                                title=trips.TITLES[action], button=trips.BUTTONS[action],
                                post_url=request.path, back_url=back, status_form=form,
-                               by_operator=False, day_words=trips.day_words)
+                               by_operator=by_operator, day_words=trips.day_words)
     if request.method != "POST":
         abort(405)
     try:
-        tx.atomic(lambda: trips.act(offer, action, day, current_user.id))
+        tx.atomic(change)
     except (ops.OfferStateError, bookings.BookingError) as exc:
         flash(str(exc), "error")
     else:
-        flash(trips.done_message(action, day), "success")
+        flash(trips.done_message(action, day) + done_suffix, "success")
     return redirect(back)
 
 
