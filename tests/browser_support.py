@@ -58,3 +58,23 @@ def shot(page, name: str) -> Path:
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 5000
     return path
+
+
+def axe_violations(page) -> list[dict]:
+    """axe-core's violations on the page as it is (served from node_modules), every impact."""
+    page.add_script_tag(url="/assets/axe/axe.min.js")
+    return page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                       targets: v.nodes.slice(0, 5).map(n => n.target.join(' '))}));
+    }""")
+
+
+def assert_axe_clean(page, name: str, results: dict | None = None) -> list[dict]:
+    """No axe violation at all (minor and moderate included); `results` collects the reports."""
+    report = axe_violations(page)
+    if results is not None:
+        results[name] = report
+    assert report == [], f"{name}: {report}"
+    return report
+

@@ -25,7 +25,7 @@ from lotocar.extensions import db
 from lotocar.notifications import worker
 from lotocar.notifications.models import SmsMessage
 from lotocar.requests.models import RequestStatus, TripRequest
-from tests.browser_support import DESKTOP, PHONE, shot
+from tests.browser_support import DESKTOP, PHONE, assert_axe_clean, shot
 from tests.conftest import csrf_token, login_as
 from tests.factories import MONDAY, luzech_cahors, passenger, trip_request
 from tests.sms_factories import confirm, make_world
@@ -308,7 +308,7 @@ def test_three_enters_after_proposer_never_confirm_a_ride(app, live_server, brow
     assert page.url.endswith(f"/console/reservations/{booking.id}")
     assert status_of(booking.id) == B.PROPOSED
     shot(page, "safety-booking-proposed-1280")
-    axe_check(page, "reservation")
+    assert_axe_clean(page, "reservation")
     # the driver's answer, recorded explicitly; then Enter again: nothing more happens
     page.click("button:has-text(\"J'ai appelé Nathalie : c'est oui\")")
     page.wait_for_selector("text=Nathalie a accepté.")
@@ -324,7 +324,7 @@ def test_three_enters_after_proposer_never_confirm_a_ride(app, live_server, brow
     assert page.evaluate("document.activeElement.id") == "confirm-title"
     assert "Le conducteur Nathalie Rességuier (SMS) sera prévenu·e." in page.inner_text("[data-told]")
     assert page.query_selector("[data-to-call]") is None  # Odette was not confirmed yet: nothing to undo
-    axe_check(page, "confirmation")
+    assert_axe_clean(page, "confirmation")
     for _ in range(3):
         page.keyboard.press("Enter")
         page.wait_for_timeout(150)
@@ -348,12 +348,3 @@ def test_three_enters_after_proposer_never_confirm_a_ride(app, live_server, brow
     assert errors == []
     phone.close()
     ctx.close()
-
-
-def axe_check(page, name: str) -> None:
-    page.add_script_tag(url="/assets/axe/axe.min.js")
-    report = page.evaluate("""async () => {
-        const r = await axe.run(document, {resultTypes: ['violations']});
-        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help}));
-    }""")
-    assert report == [], f"{name}: {report}"

@@ -23,7 +23,7 @@ import pytest
 from lotocar.auth.models import Role
 from lotocar.auth.operations import create_staff
 from lotocar.extensions import db
-from tests.browser_support import DESKTOP_800, PHONE, ROOT, SHOTS, shot
+from tests.browser_support import DESKTOP_800, PHONE, ROOT, SHOTS, axe_violations, shot
 
 SIZES = {"1280": DESKTOP_800, "390": PHONE}
 PASSWORD = "motdepasse-solide"
@@ -73,15 +73,6 @@ FOCUS_UNDER_BAR_JS = """() => {
     const r = f.getBoundingClientRect(), b = bar.getBoundingClientRect();
     return r.bottom > b.top - 4 && r.top < b.bottom ? f.id || f.tagName : null;
 }"""
-
-
-def axe_violations(page) -> list[dict]:
-    page.add_script_tag(url="/assets/axe/axe.min.js")
-    return page.evaluate("""async () => {
-        const r = await axe.run(document, {resultTypes: ['violations']});
-        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-                                       targets: v.nodes.slice(0, 5).map(n => n.target.join(' '))}));
-    }""")
 
 
 def _record(name: str, width: str, measure: dict) -> None:

@@ -1,5 +1,5 @@
 """People records in Chromium (issue #14): the pickup point set by a click on the map (no
-tiles needed), the record pages at 1280 and 390 px with no serious axe violation, and the
+tiles needed), the record pages at 1280 and 390 px with no axe violation, and the
 request page saying which driver was left out for the passenger's needs."""
 from __future__ import annotations
 
@@ -11,18 +11,8 @@ from lotocar.core.places import km_between
 from lotocar.drivers.models import Driver
 from lotocar.extensions import db
 from lotocar.passengers.models import Passenger
-from tests.browser_support import DESKTOP, PHONE, shot
+from tests.browser_support import DESKTOP, PHONE, assert_axe_clean, shot
 from tests.factories import commune, luzech_cahors, passenger, trip_request
-
-
-def axe_check(page, name: str) -> None:
-    page.add_script_tag(url="/assets/axe/axe.min.js")
-    report = page.evaluate("""async () => {
-        const r = await axe.run(document, {resultTypes: ['violations']});
-        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length}));
-    }""")
-    serious = [v for v in report if v["impact"] in ("serious", "critical")]
-    assert not serious, f"{name}: {serious}"
 
 
 def test_records_pages_and_pickup_map(live_server, browser, make_driver):
@@ -55,7 +45,7 @@ def test_records_pages_and_pickup_map(live_server, browser, make_driver):
     lat, lon = page.input_value("#pickup_lat"), page.input_value("#pickup_lon")
     assert re.fullmatch(r"44,\d+", lat) and re.fullmatch(r"1,\d+", lon), (lat, lon)
     page.fill("#pickup_place", "4 chemin du Pech")
-    axe_check(page, "passenger-edit-desktop")
+    assert_axe_clean(page, "passenger-edit-desktop")
     shot(page, "people-passenger-edit-desktop")
     page.click("button:has-text('Enregistrer la fiche')")
     page.wait_for_url(re.compile(rf"/console/passagers/{person.id}$"))
@@ -70,13 +60,13 @@ def test_records_pages_and_pickup_map(live_server, browser, make_driver):
     page.goto(live_server + f"/console/demandes/{trip.id}")
     assert "Jean (n'accepte pas de chien d'assistance)" in page.text_content("#excluded-for-needs")
     assert page.locator("#needs-badges [data-need]").count() == 1
-    axe_check(page, "request-excluded-desktop")
+    assert_axe_clean(page, "request-excluded-desktop")
     shot(page, "people-request-excluded-desktop")
 
     page.goto(live_server + f"/console/conducteurs/{jean.driver.id}")
     page.click("#edit-driver")
     page.wait_for_url(re.compile(rf"/console/conducteurs/{jean.driver.id}/modifier$"))
-    axe_check(page, "driver-edit-desktop")
+    assert_axe_clean(page, "driver-edit-desktop")
     shot(page, "people-driver-edit-desktop")
     page.check("#accept_assistance_dog", force=True)
     page.click("button:has-text('Enregistrer la fiche')")
@@ -90,7 +80,7 @@ def test_records_pages_and_pickup_map(live_server, browser, make_driver):
                       (f"/console/conducteurs/{jean.driver.id}/modifier", "people-driver-edit-phone"),
                       (f"/console/demandes/{trip.id}", "people-request-phone")):
         page.goto(live_server + url)
-        axe_check(page, name)
+        assert_axe_clean(page, name)
         # nothing wider than the screen
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
         shot(page, name)
@@ -112,7 +102,7 @@ def test_driver_says_what_he_accepts(live_server, browser, make_driver, sms):
     page.wait_for_url(re.compile(r"/mes-trajets/$"))
     page.click("#my-accepts")
     page.wait_for_url(re.compile(r"/mes-trajets/ce-que-j-accepte$"))
-    axe_check(page, "driver-accepts-phone")
+    assert_axe_clean(page, "driver-accepts-phone")
     shot(page, "people-driver-accepts-phone")
     page.check("#accept_wheelchair", force=True)
     page.check("#accept_front_seat", force=True)

@@ -352,19 +352,10 @@ def test_return_another_day_and_errors(op):
 
 # --- in the browser: the near misses, "Élargir", the edit form (screenshots at both widths) ---
 
-def _axe(page, name: str) -> None:
-    page.add_script_tag(url="/assets/axe/axe.min.js")
-    report = page.evaluate("""async () => {
-        const r = await axe.run(document, {resultTypes: ['violations']});
-        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help}));
-    }""")
-    assert report == [], f"{name}: {report}"
-
-
 def test_browser_near_miss_widen_and_edit(app, live_server, browser, make_driver):
     import re
 
-    from tests.browser_support import DESKTOP, PHONE, shot
+    from tests.browser_support import DESKTOP, PHONE, assert_axe_clean, shot
 
     offer = make_trip(make_driver("Jean", "Delmas"), detour=15)
     req = make_request(make_passenger(), at=time(7, 55), flex=0)
@@ -385,7 +376,7 @@ def test_browser_near_miss_widen_and_edit(app, live_server, browser, make_driver
     page.set_viewport_size(PHONE)
     shot(page, "request-near-miss-phone")
     page.set_viewport_size(DESKTOP)
-    _axe(page, "near-miss")
+    assert_axe_clean(page, "near-miss")
     page.click("button:has-text('Élargir')")
     page.wait_for_selector("text=Demande élargie")
     assert page.locator(".candidate").count() == 1 and "Proposer à Jean" in page.content()
@@ -395,7 +386,7 @@ def test_browser_near_miss_widen_and_edit(app, live_server, browser, make_driver
     page.set_viewport_size(PHONE)
     shot(page, "request-edit-phone")
     page.set_viewport_size(DESKTOP)
-    _axe(page, "request-edit")
+    assert_axe_clean(page, "request-edit")
     page.fill("#flexibility_min", "45")
     page.focus("#flexibility_min")
     page.keyboard.press("Enter")
@@ -413,6 +404,6 @@ def test_browser_near_miss_widen_and_edit(app, live_server, browser, make_driver
     page.set_viewport_size(PHONE)
     shot(page, "booking-detour-ask-phone")
     page.set_viewport_size(DESKTOP)
-    _axe(page, "booking-detour-ask")
+    assert_axe_clean(page, "booking-detour-ask")
     assert errors == []
     ctx.close()

@@ -23,7 +23,7 @@ from lotocar.offers.models import Offer, OfferChange, OfferKind, OfferSkip, Offe
 from lotocar.requests.models import TripRequest
 from matching import Matcher, brute_force_candidates
 from matching.index import CorridorIndex
-from tests.browser_support import DESKTOP, shot
+from tests.browser_support import DESKTOP, axe_violations, shot
 from tests.conftest import csrf_token, login_as
 from tests.factories import MONDAY, TODAY
 from tests.promise_world import (
@@ -546,15 +546,6 @@ def test_form_state_survives_back_in_chromium(live_server, browser, app, make_dr
     context.close()
 
 
-def _axe(page, name: str) -> list[dict]:
-    page.add_script_tag(url="/assets/axe/axe.min.js")
-    return page.evaluate("""async () => {
-        const r = await axe.run(document, {resultTypes: ['violations']});
-        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-                                       nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)}));
-    }""")
-
-
 def test_trip_pages_in_chromium_at_both_widths_with_axe(live_server, browser, app, world, operator):
     """Screenshots of every page touched (driver and operator) at 390 and 1280 px, and axe."""
     from tests.browser_support import PHONE
@@ -594,7 +585,7 @@ def test_trip_pages_in_chromium_at_both_widths_with_axe(live_server, browser, ap
                 if "confirm" in name and label == "desktop":  # the answer is visible without scrolling
                     box = page.locator("#confirm-yes").bounding_box()
                     assert box is not None and box["y"] + box["height"] <= viewport["height"], (name, label, box)
-                found[f"{name}-{label}"] = _axe(page, name)
+                found[f"{name}-{label}"] = axe_violations(page)
             assert errors == [], errors
             context.close()
     violations = {k: v for k, v in found.items() if v}
