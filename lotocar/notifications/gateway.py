@@ -16,6 +16,7 @@ import itertools
 import logging
 import re
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -133,6 +134,27 @@ def classify(status: int | None, code: int | None) -> str:
     return "permanent"
 
 
+@contextmanager
+def twilio_errors():
+    """A Twilio API call (SMS or voice) whose failure becomes a SendError: the API's refusal
+    classified by its status and code, a network failure "transient" when the connection
+    never opened (nothing was sent) and "unknown" otherwise (it may have been)."""
+    import requests
+    from twilio.base.exceptions import TwilioException
+
+    try:
+        yield
+    except TwilioException as exc:
+        status = getattr(exc, "status", None)
+        code = getattr(exc, "code", None)
+        text = getattr(exc, "msg", None) or getattr(exc, "detail", None) or exc.__class__.__name__
+        raise SendError(classify(status, code), f"Twilio {status} ({code}) : {text}"[:300],
+                        code, status) from exc
+    except requests.exceptions.RequestException as exc:
+        outcome = "transient" if _connect_failed(exc) else "unknown"
+        raise SendError(outcome, f"Réseau : {exc.__class__.__name__}") from exc
+
+
 def twilio_client(account_sid: str, *, auth_token: str = "", api_key: str = "", api_secret: str = "",
                   base_url: str = "", timeout: float = 10.0):
     """The real Twilio SDK client (SMS and calls alike): API key or auth token, an HTTP
@@ -180,22 +202,11 @@ class TwilioGateway:
         return {"from_": self.sender}
 
     def send(self, to: str, body: str, kind: str, *, status_callback: str | None = None) -> SendResult:
-        import requests
         from twilio.base import values
-        from twilio.base.exceptions import TwilioException
 
-        try:
+        with twilio_errors():
             msg = self.client.messages.create(
                 to=to, body=body, status_callback=status_callback or values.unset, **self._sender())
-        except TwilioException as exc:
-            status = getattr(exc, "status", None)
-            code = getattr(exc, "code", None)
-            text = getattr(exc, "msg", None) or getattr(exc, "detail", None) or exc.__class__.__name__
-            raise SendError(classify(status, code), f"Twilio {status} ({code}) : {text}"[:300],
-                            code, status) from exc
-        except requests.exceptions.RequestException as exc:
-            outcome = "transient" if _connect_failed(exc) else "unknown"
-            raise SendError(outcome, f"Réseau : {exc.__class__.__name__}") from exc
         return SendResult(msg.sid, msg.status or "queued")
 
     def find_sent(self, to: str, body: str, since: datetime) -> SendResult | None:

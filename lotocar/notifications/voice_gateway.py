@@ -24,8 +24,8 @@ from typing import Protocol
 from flask import Flask, current_app
 
 from lotocar.core.timeutil import utcnow
-from lotocar.notifications.gateway import (SendError, SendResult, _connect_failed, classify, twilio_client,
-                                          gateway_name)
+from lotocar.notifications.gateway import (SendError, SendResult, gateway_name,
+                                          twilio_client, twilio_errors)
 
 log = logging.getLogger("lotocar.voice")
 
@@ -134,27 +134,16 @@ class TwilioVoiceGateway:
 
     def call(self, to: str, *, kind: str, speech: str, twiml_url: str,
              status_callback: str | None) -> SendResult:
-        import requests
         from twilio.base import values
-        from twilio.base.exceptions import TwilioException
 
         extra = {}
         if status_callback:
             extra = {"status_callback": status_callback, "status_callback_method": "POST",
                      "status_callback_event": STATUS_EVENTS}
-        try:
+        with twilio_errors():
             call = self.client.calls.create(
                 to=to, from_=self.caller, url=twiml_url, method="POST", timeout=self.ring_s,
                 machine_detection=self.machine_detection or values.unset, **extra)
-        except TwilioException as exc:
-            status = getattr(exc, "status", None)
-            code = getattr(exc, "code", None)
-            text = getattr(exc, "msg", None) or getattr(exc, "detail", None) or exc.__class__.__name__
-            raise SendError(classify(status, code), f"Twilio {status} ({code}) : {text}"[:300],
-                            code, status) from exc
-        except requests.exceptions.RequestException as exc:
-            outcome = "transient" if _connect_failed(exc) else "unknown"
-            raise SendError(outcome, f"Réseau : {exc.__class__.__name__}") from exc
         return SendResult(call.sid, call.status or "queued")
 
     def find_call(self, to: str, since: datetime, known: set[str]) -> SendResult | None:
