@@ -16,7 +16,7 @@ corridor filter exact rather than approximate.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 EARTH_RADIUS_KM: float = 6371.0088
 """Mean Earth radius (IUGG), shared by the router and the projection."""
@@ -28,25 +28,32 @@ LOT_CENTER_LON: float = 1.60
 
 @dataclass(frozen=True, slots=True)
 class Point:
-    """A WGS84 position in decimal degrees."""
+    """A WGS84 position in decimal degrees.
+
+    ``phi`` (latitude in radians) and ``cos_phi`` are computed once, at construction: the
+    router's distances read them instead of redoing that trigonometry for every leg (same
+    values, hence the same distances to the last bit). They take no part in equality,
+    hashing or the repr."""
 
     lat: float
     lon: float
+    phi: float = field(init=False, repr=False, compare=False)
+    cos_phi: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not (-90.0 <= self.lat <= 90.0) or not (-180.0 <= self.lon <= 180.0):
             raise ValueError(f"coordinates out of range: lat={self.lat}, lon={self.lon}")
+        phi = math.radians(self.lat)
+        object.__setattr__(self, "phi", phi)
+        object.__setattr__(self, "cos_phi", math.cos(phi))
 
 
 def haversine_km(a: Point, b: Point) -> float:
     """Great-circle distance between two points, in km."""
     if a.lat == b.lat and a.lon == b.lon:
         return 0.0
-    phi1 = math.radians(a.lat)
-    phi2 = math.radians(b.lat)
-    dphi = phi2 - phi1
-    dlmb = math.radians(b.lon - a.lon)
-    h = math.sin(dphi / 2.0) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2.0) ** 2
+    h = (math.sin((b.phi - a.phi) / 2.0) ** 2
+         + a.cos_phi * b.cos_phi * math.sin(math.radians(b.lon - a.lon) / 2.0) ** 2)
     return 2.0 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 

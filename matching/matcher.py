@@ -85,6 +85,7 @@ class Matcher:
                         points += [b.request.pickup, b.request.dropoff]
             if len(points) > 2:
                 ctx.router = LegTable(router, points)
+                ctx.legs_from_router = False
         # legs O -> p and d -> D by trip end point: many trips leave from or go to the same
         # town hall (a router's leg depends on the two points only)
         to_p: dict[Point, Leg] = {}

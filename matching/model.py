@@ -199,6 +199,7 @@ class Request:
     needs: frozenset[str] = frozenset()
     """Needs every proposed driver must accept (e.g. "assistance_dog"): opaque codes, an offer
     serves the request only when ``needs <= offer.accepts``."""
+    _window: tuple[float, float, float] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.needs, frozenset):
@@ -222,12 +223,15 @@ class Request:
         return localize(self.date, self.time, self.tz)
 
     def window_s(self) -> tuple[float, float, float]:
-        """(window start, window end, T) as UTC epoch seconds."""
-        t = localize_ts(self.date, self.time, self.tz)[1]
-        f = self.flexibility_min * 60.0
-        if self.mode == "arrive_by":
-            return t - f, t, t
-        return t, t + f, t
+        """(window start, window end, T) as UTC epoch seconds (computed once: every run a
+        request meets, and every tour it is booked on, reads it)."""
+        got = self._window
+        if got is None:
+            t = localize_ts(self.date, self.time, self.tz)[1]
+            f = self.flexibility_min * 60.0
+            got = (t - f, t, t) if self.mode == "arrive_by" else (t, t + f, t)
+            object.__setattr__(self, "_window", got)
+        return got
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,17 +286,15 @@ class Booked:
     dropoff_at: datetime
     name: str = ""
 
+    pickup_s: float = field(init=False, repr=False, compare=False)
+    """``pickup_at`` as UTC epoch seconds (computed once, with ``dropoff_s``)."""
+    dropoff_s: float = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         if self.pickup_at.tzinfo is None or self.dropoff_at.tzinfo is None:
             raise ValueError("promised times must be aware datetimes")
-
-    @property
-    def pickup_s(self) -> float:
-        return self.pickup_at.timestamp()
-
-    @property
-    def dropoff_s(self) -> float:
-        return self.dropoff_at.timestamp()
+        object.__setattr__(self, "pickup_s", self.pickup_at.timestamp())
+        object.__setattr__(self, "dropoff_s", self.dropoff_at.timestamp())
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from typing import NamedTuple, Protocol, Sequence, runtime_checkable
 
 from .geo import Point, haversine_km
 
@@ -30,9 +30,11 @@ class RouterError(RuntimeError):
     """The router could not compute a leg (engine down, bad answer, no route)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Leg:
-    """Road distance (km) and travel time (minutes) from one point to another."""
+class Leg(NamedTuple):
+    """Road distance (km) and travel time (minutes) from one point to another.
+
+    An immutable pair (a named tuple rather than a frozen dataclass: a request's exact
+    check makes thousands of them, and a tuple is built several times faster)."""
 
     km: float
     minutes: float

@@ -50,7 +50,7 @@ class RequestContext:
 
     __slots__ = (
         "request", "ws", "we", "t", "arrive_by", "pd", "seats_taken", "travelled_with", "tz", "t_label",
-        "router", "tours", "max_shift_min", "planner",
+        "router", "tours", "max_shift_min", "planner", "legs_from_router",
     )
 
     def __init__(
@@ -68,6 +68,9 @@ class RequestContext:
         self.tours = tours
         self.max_shift_min = max_shift_min
         self.planner = brute_force_tour if oracle else plan_tour
+        self.legs_from_router = True
+        """The O -> p, d -> D legs handed to :func:`evaluate` come from ``router`` (False once
+        the matcher swaps ``router`` for a :class:`~matching.tours.LegTable`)."""
         self.ws, self.we, self.t = request.window_s()
         self.arrive_by = request.mode == "arrive_by"
         self.pd: Leg = router.leg(request.pickup, request.dropoff)
@@ -91,7 +94,7 @@ def evaluate(
         return None  # the driver cancelled that date (the index may still return the run)
     booked = ctx.tours.get((offer.id, day), ()) if ctx.tours else ()
     if booked:
-        return _evaluate_tour(ctx, offer, t0, t0_s, od, booked)
+        return _evaluate_tour(ctx, offer, t0, t0_s, od, booked, op, dd)
     pd = ctx.pd
     detour_min = op.minutes + pd.minutes + dd.minutes - od.minutes
     if detour_min > offer.max_detour_min + EPS:
@@ -115,8 +118,9 @@ def evaluate(
     pickup_s = t0_s + pickup_rel * 60.0
     dropoff_s = t0_s + dropoff_rel * 60.0
     tz = offer.tz
-    stops = (Stop("pickup", None, request.pickup, epoch_to_local(pickup_s, tz)),
-             Stop("dropoff", None, request.dropoff, epoch_to_local(dropoff_s, tz)))
+    pickup_at = epoch_to_local(pickup_s, tz)
+    dropoff_at = epoch_to_local(dropoff_s, tz)
+    stops = (Stop("pickup", None, request.pickup, pickup_at), Stop("dropoff", None, request.dropoff, dropoff_at))
     score = (round(detour_min, 1), penalty, not already, t0_s, offer.id)
     reasons: list[str] = []
     if detour_min < 0.5:
@@ -132,8 +136,8 @@ def evaluate(
         driver_id=offer.driver_id,
         date=day,
         departure_at=t0,
-        pickup_at=epoch_to_local(pickup_s, tz),
-        dropoff_at=epoch_to_local(dropoff_s, tz),
+        pickup_at=pickup_at,
+        dropoff_at=dropoff_at,
         detour_min=detour_min,
         detour_km=detour_km,
         seats_left=left,
@@ -160,7 +164,8 @@ def _time_reasons(ctx: RequestContext, day: date, t0_s: float, pickup_s: float, 
 
 
 def _evaluate_tour(
-    ctx: RequestContext, offer: Offer, t0: datetime, t0_s: float, od: Leg, booked: Sequence[Booked]
+    ctx: RequestContext, offer: Offer, t0: datetime, t0_s: float, od: Leg, booked: Sequence[Booked],
+    op: Leg, dd: Leg,
 ) -> Candidate | None:
     """Exact check of a run that already carries ``booked`` passengers (one tour)."""
     request = ctx.request
@@ -168,8 +173,13 @@ def _evaluate_tour(
     left = offer.seats - ctx.seats_taken.get((offer.id, day), 0)
     if left < request.seats:
         return None
-    found = ctx.planner(ctx.router, offer.origin, offer.destination, t0_s, booked, request, od,
-                        offer.max_detour_min, ctx.max_shift_min)
+    if ctx.planner is plan_tour and ctx.legs_from_router:
+        # the search reuses the legs this request already has (same router, same numbers)
+        found = plan_tour(ctx.router, offer.origin, offer.destination, t0_s, booked, request, od,
+                          offer.max_detour_min, ctx.max_shift_min, known=(op, ctx.pd, dd))
+    else:
+        found = ctx.planner(ctx.router, offer.origin, offer.destination, t0_s, booked, request, od,
+                            offer.max_detour_min, ctx.max_shift_min)
     if found is None:
         return None
     plan, base = found
@@ -187,6 +197,8 @@ def _evaluate_tour(
     dropoff_s = t0_s + dropoff_rel * 60.0
     tz = offer.tz
     stops, shifts, times = describe(plan, booked, request, t0_s, tz)
+    # the new passenger's two stops carry her local times (the same sums as pickup_s / dropoff_s)
+    mine = [st.at for st in stops if st.booking_id is None]
     score = (round(added, 1), penalty, not already, t0_s, offer.id)
     reasons = [f"Détour ajouté {minutes_label(added)} min (total {minutes_label(total)} / {offer.max_detour_min})"]
     reasons += _time_reasons(ctx, day, t0_s, pickup_s, dropoff_s, tz)
@@ -202,8 +214,8 @@ def _evaluate_tour(
         driver_id=offer.driver_id,
         date=day,
         departure_at=t0,
-        pickup_at=epoch_to_local(pickup_s, tz),
-        dropoff_at=epoch_to_local(dropoff_s, tz),
+        pickup_at=mine[0],
+        dropoff_at=mine[1],
         detour_min=added,
         detour_km=detour_km,
         seats_left=left,

@@ -98,6 +98,7 @@ class _Problem:
         max_detour_min: float,
         max_shift_min: float | None,
         lazy: bool = False,
+        known: tuple[Leg, Leg, Leg] | None = None,
     ) -> None:
         passengers: list[Request] = [b.request for b in booked]
         if new is not None:
@@ -112,6 +113,14 @@ class _Problem:
         # lazy (the pruned search): legs computed when first needed; else the whole matrix at once
         self.legs: list[list[Leg | None]] = (
             [[None] * len(pts) for _ in pts] if lazy else leg_matrix(router, pts))  # type: ignore[assignment]
+        if lazy and new is not None:
+            # legs the caller already holds (the same router's numbers): O -> D, and the
+            # new passenger's O -> p, p -> d, d -> D
+            p = 2 + 2 * self.n
+            legs = self.legs
+            legs[0][1] = od
+            if known is not None:
+                legs[0][p], legs[p][p + 1], legs[p + 1][1] = known
         self.lo: list[float] = []
         self.hi: list[float] = []
         self.arrive_by: list[bool] = []
@@ -242,36 +251,62 @@ def _every_order(k: int):
 
 
 def _search(problem: _Problem) -> Plan | None:
-    """Depth-first search over every order (pickup before drop-off), pruned on the rules."""
+    """Depth-first search over every order (pickup before drop-off), pruned on the rules.
+
+    The rules of :meth:`_Problem.stop_ok` are unrolled per stop (the same comparisons, in
+    the same order, so the same plans as :func:`check_sequence`), and legs are read from the
+    problem's matrix directly: this loop is most of a request's exact check."""
     k = problem.k
-    leg_of = problem.leg
-    limit = problem.od + problem.budget + EPS + _PRUNE_MARGIN
+    legs = problem.legs
+    points = problem.points
+    router = problem.router
+    od, budget = problem.od, problem.budget
+    limit = od + budget + EPS + _PRUNE_MARGIN
+    # per stop (point index): the window it must meet, and the promised pickup it must stay near
+    window: list[tuple[float, float] | None] = [None, None]
+    promised: list[float | None] = [None, None]
+    for j in range(k):
+        ab = problem.arrive_by[j]
+        w = (problem.lo[j], problem.hi[j])
+        window += [None if ab else w, w if ab else None]
+        promised += [problem.promised[j] if problem.max_shift is not None else None, None]
+    shift = (problem.max_shift + EPS) if problem.max_shift is not None else 0.0
     best: list[Plan | None] = [None]
     codes: list[Code] = []
     times: list[float] = []
     state = [0] * k  # 0 = waiting, 1 = on board, 2 = dropped off
 
     def go(cur: int, t: float, km: float, left: int) -> None:
+        row = legs[cur]
         if left == 0:
-            leg = leg_of(cur, 1)
+            leg = row[1]
+            if leg is None:
+                leg = row[1] = router.leg(points[cur], points[1])
             total = t + leg.minutes
-            if total - problem.od <= problem.budget + EPS:
-                plan = Plan(tuple(codes), tuple(times), total, km + leg.km)
-                if _better(best[0], plan):
-                    best[0] = plan
+            if total - od <= budget + EPS:
+                b = best[0]
+                if b is None or total < b.total_min or (total == b.total_min and tuple(codes) < b.codes):
+                    best[0] = Plan(tuple(codes), tuple(times), total, km + leg.km)
             return
         for j in range(k):
             s = state[j]
             if s == 2:
                 continue
-            code = (j, s)
             nxt = 2 + 2 * j + s
-            leg = leg_of(cur, nxt)
+            leg = row[nxt]
+            if leg is None:
+                leg = row[nxt] = router.leg(points[cur], points[nxt])
             tt = t + leg.minutes
-            if tt > limit or not problem.stop_ok(code, tt):
+            if tt > limit:
+                continue
+            w = window[nxt]
+            if w is not None and (tt < w[0] - EPS or tt > w[1] + EPS):
+                continue
+            pr = promised[nxt]
+            if pr is not None and abs(tt - pr) > shift:
                 continue
             state[j] = s + 1
-            codes.append(code)
+            codes.append((j, s))
             times.append(tt)
             go(nxt, tt, km + leg.km, left - 1)
             times.pop()
@@ -285,14 +320,17 @@ def _search(problem: _Problem) -> Plan | None:
 def plan_tour(
     router: Router, origin: Point, destination: Point, t0_s: float, booked: Sequence[Booked],
     new: Request | None, od: Leg, max_detour_min: float, max_shift_min: float | None = TOUR_MAX_SHIFT_MIN,
+    known: tuple[Leg, Leg, Leg] | None = None,
 ) -> tuple[Plan, Plan | None] | None:
     """(best feasible plan, plan of the current order) of a run, or None (see module doc).
 
     The current order's plan is computed without rules (it is what the driver does now)
     and serves as the baseline of the added detour; it is None for a run without
-    passengers when ``new`` is None. Legs are fetched lazily, as the search needs them."""
+    passengers when ``new`` is None. Legs are fetched lazily, as the search needs them;
+    ``known`` = the legs (O -> p, p -> d, d -> D) of the new passenger when the caller
+    already has them from ``router`` (the matcher does), so they are not asked again."""
     problem = _Problem(router, origin, destination, t0_s, booked, new, od, max_detour_min, max_shift_min,
-                       lazy=True)
+                       lazy=True, known=known)
     base = problem.base_order(booked)
     if problem.k == 0:
         return None
@@ -357,22 +395,24 @@ def describe(
     or drop-off minute moves, and every booked passenger's new (pickup, drop-off)."""
     stops: list[Stop] = []
     at: dict[tuple[int, int], float] = {}
+    local: dict[tuple[int, int], datetime] = {}
     for code, t in zip(plan.codes, plan.times):
         j, kind = code
         s = t0_s + t * 60.0
         at[code] = s
+        when = local[code] = epoch_to_local(s, tz)
         if j < len(booked):
             b = booked[j]
             point = b.request.pickup if kind == 0 else b.request.dropoff
-            stops.append(Stop("pickup" if kind == 0 else "dropoff", b.booking_id, point, epoch_to_local(s, tz), b.name))
+            stops.append(Stop("pickup" if kind == 0 else "dropoff", b.booking_id, point, when, b.name))
         else:
             assert new is not None
             point = new.pickup if kind == 0 else new.dropoff
-            stops.append(Stop("pickup" if kind == 0 else "dropoff", None, point, epoch_to_local(s, tz), ""))
+            stops.append(Stop("pickup" if kind == 0 else "dropoff", None, point, when, ""))
     shifts: list[Shift] = []
     times: dict[int, tuple[datetime, datetime]] = {}
     for j, b in enumerate(booked):
-        p_after, d_after = epoch_to_local(at[(j, 0)], tz), epoch_to_local(at[(j, 1)], tz)
+        p_after, d_after = local[(j, 0)], local[(j, 1)]
         times[b.booking_id] = (p_after, d_after)
         if _minute(at[(j, 0)]) != _minute(b.pickup_s) or _minute(at[(j, 1)]) != _minute(b.dropoff_s):
             shifts.append(Shift(b.booking_id, b.pickup_at.astimezone(p_after.tzinfo), p_after,
