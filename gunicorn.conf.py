@@ -4,7 +4,13 @@ The app is loaded once in the master (preload) and the matching index is built t
 before the workers are forked, so every worker starts with it (copy-on-write) instead of
 building its own on its first request. Each worker then keeps it in step with the
 database (change counter) as usual.
+
+Once the index is built, the master's objects are moved out of the garbage collector's
+reach (`gc.freeze()`, as the gc module's documentation advises before a fork): a worker's
+collections would otherwise write to every object inherited from the master and turn the
+shared copy-on-write pages into private ones.
 """
+import gc
 import multiprocessing
 import os
 
@@ -28,3 +34,5 @@ def when_ready(server):
             server.log.warning("matching index not prebuilt: %s", exc)
         db.session.remove()
         db.engine.dispose()  # no connection may cross the fork
+    gc.collect()  # nothing collectable left to freeze
+    gc.freeze()

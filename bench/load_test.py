@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import random
 import re
@@ -255,8 +256,6 @@ def client_loop(port: int, info: dict, stats: Stats, stop_at: float, seed: int, 
 
 def writer_loop(port: int, info: dict, stats: Stats, stop_at: float, rate: float, seed: int) -> None:
     """Posts regular trips through the JSON API, `rate` per second (Poisson arrivals)."""
-    import json
-
     rng = random.Random(seed)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     today = date.today()
@@ -297,8 +296,12 @@ def writer_loop(port: int, info: dict, stats: Stats, stop_at: float, rate: float
     conn.close()
 
 
-def workers_rss_mb(master_pid: int) -> list[float]:
-    """Resident memory of each gunicorn worker (children of the master)."""
+def workers_memory_mb(master_pid: int) -> list[tuple[float, float, float]]:
+    """(RSS, PSS, USS) of each gunicorn worker (children of the master), in MB, sorted by RSS.
+
+    RSS (/proc/<pid>/statm) is the target figure; PSS and USS (/proc/<pid>/smaps_rollup)
+    say how much of it is shared with the master and the other workers (copy-on-write):
+    USS is what the worker alone holds, PSS charges each shared page to its sharers."""
     out = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -309,10 +312,33 @@ def workers_rss_mb(master_pid: int) -> list[float]:
             if ppid != master_pid:
                 continue
             with open(f"/proc/{pid}/statm") as fh:
-                out.append(int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6)
+                rss = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+            rollup = {}
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                for line in fh:
+                    parts = line.split()
+                    if len(parts) == 3 and parts[2] == "kB":
+                        rollup[parts[0].rstrip(":")] = int(parts[1]) * 1024 / 1e6
+            pss = rollup.get("Pss", float("nan"))
+            uss = rollup.get("Private_Clean", float("nan")) + rollup.get("Private_Dirty", float("nan"))
+            out.append((rss, pss, uss))
         except (OSError, ValueError, IndexError):
             continue
     return sorted(out)
+
+
+def drop_database(name: str) -> None:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    for _ in range(10):
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            break
+        except sa.exc.OperationalError:
+            time.sleep(1)
+    admin.dispose()
 
 
 def pct(values: list[float], q: float) -> float:
@@ -337,13 +363,28 @@ def main() -> int:
     parser.add_argument("--write-rate", type=float, default=0.0,
                         help="trips posted per second through the API while the readers run")
     parser.add_argument("--past-bookings", type=int, default=0, help="done bookings in the history")
+    parser.add_argument("--keep-db", action="store_true",
+                        help="keep the database afterwards (and its client data in /tmp/<name>.json) for --reuse-db")
+    parser.add_argument("--reuse-db", metavar="NAME",
+                        help="run on a database kept by --keep-db instead of building one (kept again; the trips "
+                             "written by earlier runs stay in it)")
     args = parser.parse_args()
 
-    name = f"lotocar_load_{uuid.uuid4().hex[:6]}"
     t0 = time.perf_counter()
-    url, info = build_database(name, args.offers, args.requests, args.seed, args.past_bookings)
-    print(f"database {name}: {args.offers} trips, {args.requests} open requests, {args.past_bookings} past bookings, "
-          f"built in {time.perf_counter() - t0:.1f} s")
+    if args.reuse_db:
+        name = args.reuse_db
+        url = f"{PG_SERVER}/{name}"
+        info = json.loads(Path(f"/tmp/{name}.json").read_text())
+        print(f"database {name} reused (built with {info.get('built_with', '?')})")
+    else:
+        name = f"lotocar_load_{uuid.uuid4().hex[:6]}"
+        url, info = build_database(name, args.offers, args.requests, args.seed, args.past_bookings)
+        print(f"database {name}: {args.offers} trips, {args.requests} open requests, {args.past_bookings} past bookings, "
+              f"built in {time.perf_counter() - t0:.1f} s")
+        if args.keep_db:
+            info["built_with"] = f"{args.offers} trips, {args.requests} requests, {args.past_bookings} past bookings"
+            Path(f"/tmp/{name}.json").write_text(json.dumps(info))
+    keep = args.keep_db or bool(args.reuse_db)
     log_path = Path(f"/tmp/{name}.log")
     server_log = log_path.open("wb")
     port = free_port()
@@ -399,7 +440,8 @@ def main() -> int:
         for t in threads:
             t.join()
         elapsed = time.monotonic() - started
-        rss = workers_rss_mb(server.pid)
+        memory = workers_memory_mb(server.pid)
+        rss = [m[0] for m in memory]
         with log_path.open("rb") as fh:
             fh.seek(log_offset)
             run_log = fh.read().decode("utf-8", "replace")
@@ -420,6 +462,7 @@ def main() -> int:
             print(f"  trip write failed: {failure}")
         print(f"  full matching-index rebuilds logged by the workers during the run: {rebuilds}")
         print(f"  workers' resident memory: {', '.join(f'{m:.0f} MB' for m in rss)}")
+        print(f"  workers' memory RSS/PSS/USS: {', '.join(f'{r:.0f}/{p:.0f}/{u:.0f} MB' for r, p, u in memory)}")
         c = stats.latencies["candidates"]
         d = stats.latencies["driver_page"]
         print(f"RESULT trips={args.offers} requests={args.requests} workers={args.workers} clients={args.clients} "
@@ -428,6 +471,8 @@ def main() -> int:
               f"cand_p99_ms={pct(c, 99):.1f} driver_p95_ms={pct(d, 95):.1f} "
               f"write_rate={args.write_rate:g} writes={len(stats.latencies['trip_write'])} "
               f"past_bookings={args.past_bookings} rebuilds={rebuilds} max_worker_rss_mb={max(rss or [0]):.0f} "
+              f"max_worker_pss_mb={max([m[1] for m in memory] or [0]):.0f} "
+              f"max_worker_uss_mb={max([m[2] for m in memory] or [0]):.0f} "
               f"errors={sum(stats.errors.values())} errors_after_restart={errors_after}")
         return 0 if errors_after == 0 else 1
     finally:
@@ -437,17 +482,10 @@ def main() -> int:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
-        import sqlalchemy as sa
-
-        admin = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-        for _ in range(10):
-            try:
-                with admin.connect() as conn:
-                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                break
-            except sa.exc.OperationalError:
-                time.sleep(1)
-        admin.dispose()
+        if keep:
+            print(f"database {name} kept (--reuse-db {name}); drop it with: DROP DATABASE \"{name}\"")
+        else:
+            drop_database(name)
 
 
 if __name__ == "__main__":

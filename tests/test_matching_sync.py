@@ -105,6 +105,23 @@ def test_a_gap_in_the_log_forces_a_rebuild(app, make_driver, tmp_path):
     assert service().rebuilds == rebuilds + 1
 
 
+def test_a_full_build_reads_the_trips_batch_by_batch_and_misses_none(app, make_driver, monkeypatch):
+    from lotocar.candidates import service as matching
+
+    driver = make_driver()
+    ids = [luzech_cahors(driver, seats=1 + k % 3).id for k in range(5)]
+    ops.change_status(db.session.get(Offer, ids[2]), "pause", None)
+    db.session.commit()
+    monkeypatch.setattr(matching, "LOAD_BATCH", 2)  # batches of 2, the last one short
+    req = trip_request(passenger())
+    service().reset()
+    with statements() as seen:
+        found = service().candidates_for(req)
+    assert sorted(c.offer_id for c in found) == [i for i in ids if i != ids[2]]
+    assert len(service()._index) == 4
+    assert sum("FROM offers" in s and "LIMIT" in s for s in seen) == 3  # 2 + 2 + an empty one
+
+
 def test_worker_prunes_old_change_log_rows(app, make_driver, travel, tmp_path):
     from datetime import datetime, time
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
@@ -51,6 +52,10 @@ log = logging.getLogger("lotocar.matching")
 
 # Open requests are those whose time is at most this far in the past (drivers' pages).
 OPEN_SINCE = timedelta(hours=12)
+# A full build of the index reads the trips this many at a time: the peak of the build
+# (the heap a process keeps afterwards, and gunicorn's workers inherit from the master) is
+# one batch of ORM objects, not every trip's.
+LOAD_BATCH = 500
 
 
 def make_router(config, roads: RoadRouter | None = None) -> Router:
@@ -112,9 +117,27 @@ class MatchingService:
             stmt = stmt.where(Offer.id.in_(ids))
         return list(db.session.scalars(stmt))
 
+    def _active_offers(self, today: date) -> Iterator[Offer]:
+        """Every active trip, read LOAD_BATCH at a time (by id): each batch's ORM objects are
+        freed before the next one is read, so a full build never holds them all at once."""
+        after: int | None = None
+        while True:
+            stmt = (db.select(Offer).options(selectinload(Offer.origin), selectinload(Offer.destination),
+                                             selectinload(Offer.driver))
+                    .where(Offer.status == OfferStatus.ACTIVE, Offer.last_date >= today)
+                    .order_by(Offer.id).limit(LOAD_BATCH))
+            if after is not None:
+                stmt = stmt.where(Offer.id > after)
+            batch = list(db.session.scalars(stmt))
+            if not batch:
+                return
+            after = batch[-1].id
+            yield from batch
+            del batch
+
     def _rebuild(self, stamp: int, today: date, reason: str) -> None:
         index = CorridorIndex(self.router)
-        index.bulk_load(to_match_offer(o) for o in self._load_offers(today))
+        index.bulk_load(to_match_offer(o) for o in self._active_offers(today))
         self._index, self._matcher = index, Matcher(self.router, index)
         self._stamp, self._built_for = stamp, today
         self.rebuilds += 1

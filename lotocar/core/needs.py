@@ -5,6 +5,7 @@ only proposes drivers whose accepts cover all the passenger's needs."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 # code -> (the passenger's need, as a badge; why a driver who does not accept it is left out)
 NEEDS: dict[str, tuple[str, str]] = {
@@ -22,8 +23,10 @@ ACCEPTS_FR: dict[str, str] = {
 }
 
 
+@lru_cache(maxsize=256)
 def parse(flags: str | None) -> frozenset[str]:
-    """The known codes of a stored flags string (unknown ones are ignored)."""
+    """The known codes of a stored flags string (unknown ones are ignored). Memoised: one
+    shared set per flags string, not one per trip of the matching index."""
     return frozenset(f for f in (flags or "").split(",") if f in NEEDS)
 
 

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import csv
 import io
-
-from fpdf import FPDF
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from lotocar.contributions.pricing import format_eur
 from lotocar.core.clock import today_local
 from lotocar.core.timeutil import format_date_fr
 from lotocar.statements.operations import Statement
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 
 def _km(value: float) -> str:
@@ -58,12 +61,22 @@ def to_text(st: Statement) -> str:
     return "\n".join(lines)
 
 
-class _Pdf(FPDF):
-    def footer(self) -> None:
-        self.set_y(-14)
-        self.set_font("helvetica", size=8)
-        self.set_text_color(90, 90, 90)
-        self.cell(0, 6, f"Lot'ôcar, covoiturage solidaire du Lot - page {self.page_no()}/{{nb}}", align="C")
+@lru_cache(maxsize=1)
+def _pdf_class() -> type[FPDF]:
+    """The statement's PDF document class. fpdf2 is imported here, deliberately, on the first
+    PDF rendered (a driver's download, `flask statements`): with the fontTools and Pillow it
+    pulls in it is ~17 MB resident, which every gunicorn worker would otherwise carry from
+    start-up (issue #13: <= 150 MB per worker) for a page asked for once a month."""
+    from fpdf import FPDF
+
+    class _Pdf(FPDF):
+        def footer(self) -> None:
+            self.set_y(-14)
+            self.set_font("helvetica", size=8)
+            self.set_text_color(90, 90, 90)
+            self.cell(0, 6, f"Lot'ôcar, covoiturage solidaire du Lot - page {self.page_no()}/{{nb}}", align="C")
+
+    return _Pdf
 
 
 COLUMNS = [("Date", 24), ("Trajet", 58), ("Passagers", 38), ("km passagers", 24),
@@ -71,7 +84,7 @@ COLUMNS = [("Date", 24), ("Trajet", 58), ("Passagers", 38), ("km passagers", 24)
 
 
 def to_pdf(st: Statement, operator_phone: str = "") -> bytes:
-    pdf = _Pdf(orientation="P", unit="mm", format="A4")
+    pdf = _pdf_class()(orientation="P", unit="mm", format="A4")
     pdf.core_fonts_encoding = "windows-1252"  # é, è, ô, € in the standard fonts
     pdf.set_title(f"Relevé Lot'ôcar {st.month.key} - {st.driver_name}")
     pdf.set_author("Lot'ôcar")
