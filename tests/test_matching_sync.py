@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 from sqlalchemy import event
@@ -195,3 +195,29 @@ def test_drivers_page_caches_open_requests_behind_their_counter(app, client, mak
         trip_request(passenger("+33698765433"), origin="46191")
     assert 'data-serving="2"' in client.get("/mes-trajets/").get_data(as_text=True)
     assert service().open_reloads == reloads + 1
+
+
+def test_near_miss_index_follows_the_writes_without_being_rebuilt(app, make_driver, tmp_path):
+    """The widened index of near misses is built once, then kept in step change by change
+    (own writes and other processes' alike), like the main index."""
+    driver = make_driver()
+    req = trip_request(passenger(), at=time(7, 40), flex=0)  # before the 07:45 departure: a late miss
+    assert service().misses_for(req) == []
+    builds, rebuilds = service().wide_builds, service().rebuilds
+    own = luzech_cahors(driver)  # this process's write: applied after its commit
+    assert [m.offer_id for m in service().misses_for(req)] == [own.id]
+    with other_process(app, tmp_path):  # another worker's write: applied from the change log
+        other_id = luzech_cahors(db.session.merge(driver), seats=2).id
+    assert sorted(m.offer_id for m in service().misses_for(req)) == sorted([own.id, other_id])
+    with other_process(app, tmp_path):  # paused elsewhere: gone from the near misses too
+        ops.change_status(db.session.get(Offer, own.id), "pause", None)
+        db.session.commit()
+    assert [m.offer_id for m in service().misses_for(req)] == [other_id]
+    assert (service().wide_builds, service().rebuilds) == (builds, rebuilds)
+    with other_process(app, tmp_path):  # a gap in the log: both indexes are built again
+        db.session.execute(db.delete(OfferChange))
+        luzech_cahors(db.session.merge(driver))
+        db.session.execute(db.delete(OfferChange))
+        db.session.commit()
+    assert len(service().misses_for(req)) == 2
+    assert (service().wide_builds, service().rebuilds) == (builds + 1, rebuilds + 1)

@@ -98,9 +98,10 @@ class MatchingService:
         self._built_for: date | None = None
         self._open: OpenRequests | None = None
         # near misses: a corridor index of the same trips with their detour widened, built
-        # lazily from the main index and rebuilt when that one changed (see misses_for)
+        # lazily from the main index after each of its full builds and then kept in step
+        # with it change by change (see _apply, misses_for)
         self._wide: CorridorIndex | None = None
-        self._wide_of: tuple | None = None
+        self.wide_builds = 0        # full builds of the near-miss index by this process
         # reverse matching needs only the projection and bounds of an index, not its content
         self._reverse = Matcher(router, CorridorIndex(router))
         self.rebuilds = 0           # full rebuilds of the corridor index by this process
@@ -139,6 +140,7 @@ class MatchingService:
         index = CorridorIndex(self.router)
         index.bulk_load(to_match_offer(o) for o in self._active_offers(today))
         self._index, self._matcher = index, Matcher(self.router, index)
+        self._wide = None  # built again from the new index by the next near-miss query
         self._stamp, self._built_for = stamp, today
         self.rebuilds += 1
         log.info("matching index rebuilt (%s): %d trips (offers stamp %d)", reason, len(index), stamp)
@@ -164,10 +166,14 @@ class MatchingService:
 
     def _apply(self, offer_id: int, match_offer: MatchOffer | None) -> None:
         assert self._index is not None
-        if offer_id in self._index:
-            self._index.remove(offer_id)
-        if match_offer is not None:
-            self._index.add(match_offer)
+        for index, view in ((self._index, match_offer),
+                            (self._wide, match_offer and widen_offer(match_offer, DETOUR_SLACK_MIN))):
+            if index is None:
+                continue
+            if offer_id in index:
+                index.remove(offer_id)
+            if view is not None:
+                index.add(view)
 
     def _sync_roads(self) -> bool:
         """With ROUTER=pgrouting: follow the current road graph; True when the legs changed
@@ -257,7 +263,7 @@ class MatchingService:
             self._index = self._matcher = None
             self._stamp = None
             self._open = None
-            self._wide = self._wide_of = None
+            self._wide = None
 
     # -- queries --------------------------------------------------------------------------
 
@@ -286,11 +292,11 @@ class MatchingService:
         match_request = to_match_request(request)
         matcher = self._fresh_matcher()
         with self._lock:
-            key = (self._stamp, self._built_for, self.rebuilds, self.changes_applied, len(matcher.index))
-            if self._wide is None or self._wide_of != key:
+            if self._wide is None:
                 wide = CorridorIndex(self.router)
                 wide.bulk_load(widen_offer(o, DETOUR_SLACK_MIN) for o in matcher.index.offers())
-                self._wide, self._wide_of = wide, key
+                self._wide = wide
+                self.wide_builds += 1
             wide_request = widen_request(match_request, WINDOW_SLACK_MIN)
             hits = [(matcher.index.record(offer.id).offer, t0, t0_s)
                     for offer, _od, t0, t0_s in self._wide.hits(wide_request) if offer.id in matcher.index]
