@@ -83,8 +83,7 @@ class Plan:
 class _Problem:
     """Points, legs and constraints of one run (booked passengers + optional new one)."""
 
-    __slots__ = ("points", "legs", "router", "n", "k", "lo", "hi", "arrive_by", "promised", "max_shift",
-                 "budget", "od")
+    __slots__ = ("points", "legs", "router", "n", "k", "window", "promised", "shift", "budget", "od")
 
     def __init__(
         self,
@@ -121,18 +120,18 @@ class _Problem:
             legs[0][1] = od
             if known is not None:
                 legs[0][p], legs[p][p + 1], legs[p + 1][1] = known
-        self.lo: list[float] = []
-        self.hi: list[float] = []
-        self.arrive_by: list[bool] = []
-        for r in passengers:
+        # the rules of each stop, by point index (O and D have none): the window it must
+        # meet (a passenger's pickup for leave_after, her drop-off for arrive_by), and the
+        # promised pickup it must stay within max_shift_min of (booked passengers only)
+        self.window: list[tuple[float, float] | None] = [None, None]
+        self.promised: list[float | None] = [None, None]
+        for j, r in enumerate(passengers):
             ws, we, _ = r.window_s()
-            self.lo.append((ws - t0_s) / 60.0)
-            self.hi.append((we - t0_s) / 60.0)
-            self.arrive_by.append(r.mode == "arrive_by")
-        self.promised: list[float | None] = [(b.pickup_s - t0_s) / 60.0 for b in booked]
-        if new is not None:
-            self.promised.append(None)
-        self.max_shift = max_shift_min
+            w = ((ws - t0_s) / 60.0, (we - t0_s) / 60.0)
+            self.window += [None, w] if r.mode == "arrive_by" else [w, None]
+            near = (booked[j].pickup_s - t0_s) / 60.0 if j < self.n and max_shift_min is not None else None
+            self.promised += [near, None]
+        self.shift = (max_shift_min + EPS) if max_shift_min is not None else 0.0
         self.od = od.minutes
         self.budget = max_detour_min
 
@@ -146,15 +145,14 @@ class _Problem:
     def point_of(self, code: Code) -> int:
         return 2 + 2 * code[0] + code[1]
 
-    def stop_ok(self, code: Code, t: float) -> bool:
-        j, kind = code
-        if kind == (1 if self.arrive_by[j] else 0) and (t < self.lo[j] - EPS or t > self.hi[j] + EPS):
+    def stop_ok(self, point: int, t: float) -> bool:
+        """The rules of the stop at ``point`` (index in ``points``), reached at ``t``
+        (the search in :func:`_search` applies the same comparisons inline)."""
+        w = self.window[point]
+        if w is not None and (t < w[0] - EPS or t > w[1] + EPS):
             return False
-        if kind == 0 and self.max_shift is not None:
-            promised = self.promised[j]
-            if promised is not None and abs(t - promised) > self.max_shift + EPS:
-                return False
-        return True
+        near = self.promised[point]
+        return near is None or abs(t - near) <= self.shift
 
     def base_order(self, booked: Sequence[Booked]) -> list[Code]:
         """The current order: booked stops by promised time, pickups first at a tie."""
@@ -207,7 +205,7 @@ def check_sequence(problem: _Problem, codes: Sequence[Code]) -> Plan | None:
         leg = leg_of(cur, nxt)
         t += leg.minutes
         km += leg.km
-        if not problem.stop_ok(code, t):
+        if not problem.stop_ok(nxt, t):
             return None
         times.append(t)
         cur = nxt
@@ -253,24 +251,16 @@ def _every_order(k: int):
 def _search(problem: _Problem) -> Plan | None:
     """Depth-first search over every order (pickup before drop-off), pruned on the rules.
 
-    The rules of :meth:`_Problem.stop_ok` are unrolled per stop (the same comparisons, in
-    the same order, so the same plans as :func:`check_sequence`), and legs are read from the
-    problem's matrix directly: this loop is most of a request's exact check."""
+    The rules of :meth:`_Problem.stop_ok` are applied inline (the same comparisons on the
+    same per-stop tables, so the same plans as :func:`check_sequence`), and legs are read
+    from the problem's matrix directly: this loop is most of a request's exact check."""
     k = problem.k
     legs = problem.legs
     points = problem.points
     router = problem.router
     od, budget = problem.od, problem.budget
     limit = od + budget + EPS + _PRUNE_MARGIN
-    # per stop (point index): the window it must meet, and the promised pickup it must stay near
-    window: list[tuple[float, float] | None] = [None, None]
-    promised: list[float | None] = [None, None]
-    for j in range(k):
-        ab = problem.arrive_by[j]
-        w = (problem.lo[j], problem.hi[j])
-        window += [None if ab else w, w if ab else None]
-        promised += [problem.promised[j] if problem.max_shift is not None else None, None]
-    shift = (problem.max_shift + EPS) if problem.max_shift is not None else 0.0
+    window, promised, shift = problem.window, problem.promised, problem.shift
     best: list[Plan | None] = [None]
     codes: list[Code] = []
     times: list[float] = []

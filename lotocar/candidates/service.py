@@ -110,23 +110,22 @@ class MatchingService:
 
     # -- keeping the index in step -------------------------------------------------------
 
-    def _load_offers(self, today: date, ids: set[int] | None = None) -> list[Offer]:
-        stmt = (db.select(Offer).options(selectinload(Offer.origin), selectinload(Offer.destination),
+    @staticmethod
+    def _running(today: date):
+        """The trips the index holds (active, not over), with what their matcher view reads."""
+        return (db.select(Offer).options(selectinload(Offer.origin), selectinload(Offer.destination),
                                          selectinload(Offer.driver))
                 .where(Offer.status == OfferStatus.ACTIVE, Offer.last_date >= today))
-        if ids is not None:
-            stmt = stmt.where(Offer.id.in_(ids))
-        return list(db.session.scalars(stmt))
+
+    def _load_offers(self, today: date, ids: set[int]) -> list[Offer]:
+        return list(db.session.scalars(self._running(today).where(Offer.id.in_(ids))))
 
     def _active_offers(self, today: date) -> Iterator[Offer]:
         """Every active trip, read LOAD_BATCH at a time (by id): each batch's ORM objects are
         freed before the next one is read, so a full build never holds them all at once."""
         after: int | None = None
         while True:
-            stmt = (db.select(Offer).options(selectinload(Offer.origin), selectinload(Offer.destination),
-                                             selectinload(Offer.driver))
-                    .where(Offer.status == OfferStatus.ACTIVE, Offer.last_date >= today)
-                    .order_by(Offer.id).limit(LOAD_BATCH))
+            stmt = self._running(today).order_by(Offer.id).limit(LOAD_BATCH)
             if after is not None:
                 stmt = stmt.where(Offer.id > after)
             batch = list(db.session.scalars(stmt))
