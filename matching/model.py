@@ -328,7 +328,14 @@ def epoch_to_local(seconds: float, tz: str) -> datetime:
 
 def hhmm(seconds: float, tz: str) -> str:
     """Local wall-clock HH:MM of UTC epoch ``seconds``, rounded to the nearest minute."""
-    r = epoch_to_local(math.floor(seconds / 60.0 + 0.5) * 60.0, tz)
+    return _hhmm_of_minute(math.floor(seconds / 60.0 + 0.5), tz)
+
+
+@lru_cache(maxsize=16384)
+def _hhmm_of_minute(minute: int, tz: str) -> str:
+    """HH:MM of a whole UTC minute since the epoch (memoised: a request's candidates share a
+    few hours of minutes, and a zoneinfo conversion costs more than the lookup)."""
+    r = epoch_to_local(minute * 60.0, tz)
     return f"{r.hour:02d}:{r.minute:02d}"
 
 

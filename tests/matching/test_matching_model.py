@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from zoneinfo import ZoneInfo
 from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
@@ -22,6 +23,7 @@ from matching import (
     localize,
 )
 from matching.geo import ellipse_bbox
+from matching.model import hhmm
 
 lats = st.floats(44.2, 45.05)
 lons = st.floats(1.0, 2.2)
@@ -219,3 +221,17 @@ def test_request_windows_are_absolute() -> None:
     r2 = Request(1, 1, P1, P2, date(2026, 3, 2), "leave_after", time(8, 0), 30)
     ws, we, t = r2.window_s()
     assert ws == t and we - ws == 1800
+
+
+@pytest.mark.parametrize("tz", ["Europe/Paris", "America/St_Johns", "Asia/Kathmandu"])
+def test_hhmm_rounds_to_the_minute_in_local_time_across_both_dst_nights(tz: str) -> None:
+    """``hhmm`` is memoised by whole minute: every few seconds of the 2026 DST nights (and of
+    zones with half- or quarter-hour offsets) reads the local wall clock it would read directly."""
+    z = ZoneInfo(tz)
+    for night in (datetime(2026, 3, 29, 0, 0, tzinfo=timezone.utc), datetime(2026, 10, 25, 0, 0, tzinfo=timezone.utc),
+                  datetime(2026, 3, 8, 4, 0, tzinfo=timezone.utc), datetime(2026, 11, 1, 3, 0, tzinfo=timezone.utc)):
+        start = night.timestamp()
+        for s in range(0, 4 * 3600, 7):
+            t = start + s + 0.25
+            rounded = datetime.fromtimestamp(math.floor(t / 60.0 + 0.5) * 60.0, tz=z)
+            assert hhmm(t, tz) == f"{rounded:%H:%M}", (tz, t)
