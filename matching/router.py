@@ -66,6 +66,9 @@ class Router(Protocol):
     def leg(self, a: Point, b: Point) -> Leg: ...
 
 
+_new_leg = tuple.__new__
+
+
 def router_bound(router: Router) -> SpeedBound | None:
     """The router's :class:`SpeedBound`, or ``None`` if it does not declare one."""
     bound = getattr(router, "bound", None)
@@ -94,7 +97,7 @@ class StraightLineRouter:
 
     def leg(self, a: Point, b: Point) -> Leg:
         km = haversine_km(a, b) * self.circuity
-        return Leg(km, km * self._min_per_km)
+        return _new_leg(Leg, (km, km * self._min_per_km))  # Leg(km, minutes), without its slow __new__
 
     def table(self, sources: Sequence[Point], destinations: Sequence[Point]) -> list[list[Leg]]:
         """All legs ``sources[i] -> destinations[j]`` (same values as :meth:`leg`)."""
