@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from flask import Flask, current_app
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from matching import (TOUR_MAX_SHIFT_MIN, Booked, CorridorIndex, Matcher, OSRMRouter, Point, Request,
                       Router, StraightLineRouter)
@@ -36,6 +36,7 @@ from lotocar.core import clock
 from lotocar.core import needs as need_codes
 from lotocar.bookings.models import LIVE, Booking, BookingStatus, OfferDay
 from lotocar.bookings.operations import run_detour_allowance
+from lotocar.communes.models import Commune
 from lotocar.core import tx
 from lotocar.core.counters import read as read_counter
 from lotocar.core.counters import written_here
@@ -367,10 +368,6 @@ def free_seats(seats: dict[tuple[int, date], int], bookings: list[Booking]) -> d
 def open_match_requests(since: datetime) -> list[Request]:
     """Open or unmet requests from `since` on, as the matcher's value objects — read as plain
     columns (no ORM objects, no geometry parsing): drivers' pages run this on every view."""
-    from sqlalchemy.orm import aliased
-
-    from lotocar.communes.models import Commune
-
     o, d = aliased(Commune), aliased(Commune)
     rows = db.session.execute(
         db.select(TripRequest.id, TripRequest.passenger_id, TripRequest.origin_lat, TripRequest.origin_lon,
