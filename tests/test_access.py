@@ -281,6 +281,9 @@ ACCESS: dict[tuple[str, str], Row] = {
                                          lambda w, r: {"jour": NEXT_MONDAY.isoformat()}, setup=_skip_next_monday),
     ("offers.answer", "POST"): Row("/mes-trajets/reservations/{w.booking}/accept", DRIVER_A_ONLY,
                                    lambda w, r: {}),
+    ("offers.withdraw", "GET"): Row("/mes-trajets/reservations/{w.booking}/cancel", DRIVER_A_ONLY),
+    ("offers.withdraw", "POST"): Row("/mes-trajets/reservations/{w.booking}/cancel", DRIVER_A_ONLY,
+                                     lambda w, r: {"confirm": "1"}),
     # the SMS answer link: the signed token is the credential (drivers answer from their phone)
     ("notifications.answer_page", "GET"): Row("/r/{w.token}", PUBLIC),
     ("notifications.answer", "POST"): Row("/r/{w.token}", PUBLIC, lambda w, r: {"answer": "oui"}),
@@ -514,6 +517,9 @@ def test_allowed_actions_really_happened(app):
     _, r = call(app, w, "driver_a", "POST", ACCESS[("offers.answer", "POST")])
     assert db.session.get(Booking, w.booking).status == BookingStatus.ACCEPTED_BY_DRIVER
     w = build_world()
+    _, r = call(app, w, "driver_a", "POST", ACCESS[("offers.withdraw", "POST")])
+    assert db.session.get(Booking, w.booking).status == BookingStatus.CANCELLED_BY_DRIVER
+    w = build_world()
     _, r = call(app, w, "operator", "POST", ACCESS[("console.propose", "POST")])
     assert r.headers["Location"].startswith("/console/reservations/")
     w = build_world()
@@ -542,8 +548,11 @@ def test_someone_elses_objects_and_unknown_ids_look_the_same(app):
         r = client.get(url)
         assert r.status_code == 404 and "Page introuvable" in r.get_data(as_text=True)
     for url in (f"/mes-trajets/{w.offer_a}/cancel", "/mes-trajets/999999/cancel",
-                f"/mes-trajets/reservations/{w.booking}/decline", "/mes-trajets/reservations/999999/decline"):
+                f"/mes-trajets/reservations/{w.booking}/decline", "/mes-trajets/reservations/999999/decline",
+                f"/mes-trajets/reservations/{w.booking}/cancel", "/mes-trajets/reservations/999999/cancel"):
         assert client.post(url, data={"csrf_token": token}).status_code == 404
+        assert client.post(url, data={"csrf_token": token, "confirm": "1"}).status_code == 404
+    assert client.get(f"/mes-trajets/reservations/{w.booking}/cancel").status_code == 404
     assert db.session.get(Offer, w.offer_a).status.value == "active"
     assert db.session.get(Booking, w.booking).status == BookingStatus.PROPOSED
 
@@ -680,7 +689,8 @@ def test_passenger_phone_hidden_again_when_the_booking_ends(app, answer):
     token = csrf_for(a, "driver_a")
     if answer == "cancel":
         a.post(f"/mes-trajets/reservations/{w.booking}/accept", data={"csrf_token": token})
-    a.post(f"/mes-trajets/reservations/{w.booking}/{answer}", data={"csrf_token": token})
+    a.post(f"/mes-trajets/reservations/{w.booking}/{answer}", data={"csrf_token": token, "confirm": "1"})
+    assert db.session.get(Booking, w.booking).status in (BookingStatus.DECLINED, BookingStatus.CANCELLED_BY_DRIVER)
     assert not shows_phone(a.get("/mes-trajets/").get_data(as_text=True), w.phones["passenger"])
 
 

@@ -540,7 +540,8 @@ def test_withdrawals_after_accepting_are_recorded_shown_and_limited(app, client,
         token = csrf_token(driver_client, "/mes-trajets/")
         driver_client.post(f"/mes-trajets/reservations/{booking.id}/accept", data={"csrf_token": token})
         assert format_phone(pax.phone) in driver_client.get("/mes-trajets/").get_data(as_text=True)
-        answer = driver_client.post(f"/mes-trajets/reservations/{booking.id}/cancel", data={"csrf_token": token},
+        answer = driver_client.post(f"/mes-trajets/reservations/{booking.id}/cancel",
+                                    data={"csrf_token": token, "confirm": "1"},
                                     follow_redirects=True).get_data(as_text=True)
         db.session.expire_all()
         results.append(db.session.get(type(booking), booking.id).status)
@@ -564,6 +565,73 @@ def test_declining_a_proposal_is_not_a_withdrawal(app, make_driver):
     db.session.commit()  # the console's edge commits the proposal
     c = app.test_client()
     login_as(c, driver)
-    c.post(f"/mes-trajets/reservations/{booking.id}/cancel", data={"csrf_token": csrf_token(c, "/mes-trajets/")})
+    c.post(f"/mes-trajets/reservations/{booking.id}/cancel",
+           data={"csrf_token": csrf_token(c, "/mes-trajets/"), "confirm": "1"})
     assert db.session.scalar(db.select(AuditEntry).where(AuditEntry.action == "withdrew_after_accept")) is None
     assert db.session.get(type(booking), booking.id).status == BookingStatus.CANCELLED_BY_DRIVER
+
+
+def _accepted_booking(app, make_driver):
+    driver = make_driver("Paul", "Rivière")
+    offer = luzech_cahors(driver)
+    req = trip_request(passenger("+33698765400"))
+    booking = bookings.propose(bookings.Proposal(req.id, offer.id, MONDAY), None)
+    db.session.commit()  # the console's edge commits the proposal
+    c = app.test_client()
+    login_as(c, driver)
+    c.post(f"/mes-trajets/reservations/{booking.id}/accept", data={"csrf_token": csrf_token(c, "/mes-trajets/")})
+    assert db.session.get(type(booking), booking.id).status == BookingStatus.ACCEPTED_BY_DRIVER
+    return c, booking, req
+
+
+def test_je_ne_peux_plus_asks_on_a_page_before_letting_a_passenger_down(app, make_driver):
+    """A stray tap, or a phone without JavaScript, never cancels: "Je ne peux plus" is a link
+    to a page saying who is let down, when and what follows; only its confirmation acts."""
+    c, booking, req = _accepted_booking(app, make_driver)
+    url = f"/mes-trajets/reservations/{booking.id}/cancel"
+    mine = c.get("/mes-trajets/").get_data(as_text=True)
+    assert f'href="{url}"' in mine and "data-confirm" not in mine  # no window.confirm to rely on
+    sms_before = db.session.scalar(db.select(db.func.count(SmsMessage.id)))
+    page = c.get(url).get_data(as_text=True)
+    assert "Vous ne pouvez plus prendre Odette ?" in page
+    assert "lundi 7 décembre" in page and "Douelle" in page and "Cahors" in page  # the ride in words
+    assert "l&#39;équipe prévient Odette" in page or "l'équipe prévient Odette" in page
+    assert "ce retrait est noté sur votre compte" in page  # he had read her phone number
+    assert 'name="confirm" value="1"' in page and 'id="confirm-yes"' in page and 'id="confirm-back"' in page
+    # the card's old one-step POST (no confirm) only shows the page again
+    token = csrf_token(c, "/mes-trajets/")
+    again = c.post(url, data={"csrf_token": token})
+    assert again.status_code == 200 and "Vous ne pouvez plus prendre Odette ?" in again.get_data(as_text=True)
+    # the confirmation without its CSRF token is refused
+    assert c.post(url, data={"confirm": "1"}).status_code == 400
+    db.session.expire_all()
+    assert db.session.get(type(booking), booking.id).status == BookingStatus.ACCEPTED_BY_DRIVER
+    assert db.session.scalar(db.select(AuditEntry).where(AuditEntry.action == "withdrew_after_accept")) is None
+    assert db.session.scalar(db.select(db.func.count(SmsMessage.id))) == sms_before
+    done = c.post(url, data={"csrf_token": token, "confirm": "1"}, follow_redirects=True).get_data(as_text=True)
+    assert "l&#39;équipe prévient le passager" in done or "l'équipe prévient le passager" in done
+    db.session.expire_all()
+    assert db.session.get(type(booking), booking.id).status == BookingStatus.CANCELLED_BY_DRIVER
+    assert db.session.scalar(db.select(db.func.count(AuditEntry.id))
+                             .where(AuditEntry.action == "withdrew_after_accept")) == 1
+    # once cancelled, the page is not offered again (nothing left to cancel, nothing recorded twice)
+    later = c.get(url, follow_redirects=True).get_data(as_text=True)
+    assert "plus en cours" in later and "Vous ne pouvez plus prendre Odette ?" not in later
+    assert c.post(url, data={"csrf_token": token, "confirm": "1"}).status_code == 302
+    assert db.session.scalar(db.select(db.func.count(AuditEntry.id))
+                             .where(AuditEntry.action == "withdrew_after_accept")) == 1
+
+
+def test_past_the_withdrawal_limit_the_page_says_so_before_he_confirms(app, make_driver, monkeypatch):
+    c, booking, _ = _accepted_booking(app, make_driver)
+    monkeypatch.setitem(app.config, "DRIVER_WITHDRAW_MAX_30D", 0)
+    url = f"/mes-trajets/reservations/{booking.id}/cancel"
+    page = c.get(url).get_data(as_text=True)
+    assert 'id="withdraw-refused"' in page and app.config["OPERATOR_PHONE"] in page
+    assert 'id="confirm-yes"' not in page and 'name="confirm"' not in page  # nothing to confirm
+    forced = c.post(url, data={"csrf_token": csrf_token(c, "/mes-trajets/"), "confirm": "1"},
+                    follow_redirects=True).get_data(as_text=True)
+    assert "appelez l" in forced
+    db.session.expire_all()
+    assert db.session.get(type(booking), booking.id).status == BookingStatus.ACCEPTED_BY_DRIVER
+    assert db.session.scalar(db.select(AuditEntry).where(AuditEntry.action == "withdrew_after_accept")) is None

@@ -327,6 +327,10 @@ def test_driver_answers_and_sees_phone_only_after_accepting(app, client, make_dr
     assert db.session.get(Booking, booking.id).status == BookingStatus.ACCEPTED_BY_DRIVER
     page = client.get("/mes-trajets/").get_data(as_text=True)
     assert "06 98 76 54 32" in page and "Je ne peux plus" in page
+    # "Je ne peux plus" opens a page that says who is let down; only its confirmation cancels
+    asked = client.get(f"/mes-trajets/reservations/{booking.id}/cancel")
+    assert asked.status_code == 200 and "Vous ne pouvez plus prendre Odette ?" in asked.get_data(as_text=True)
+    assert db.session.get(Booking, booking.id).status == BookingStatus.ACCEPTED_BY_DRIVER
     client.post(f"/mes-trajets/reservations/{booking.id}/cancel",
-                data={"csrf_token": csrf_token(client, "/mes-trajets/")})
+                data={"csrf_token": csrf_token(client, "/mes-trajets/"), "confirm": "1"})
     assert db.session.get(Booking, booking.id).status == BookingStatus.CANCELLED_BY_DRIVER

@@ -7,12 +7,14 @@ import re
 
 from lotocar.auth.models import Role
 from lotocar.auth.operations import create_staff
+from lotocar.bookings import operations as bookings
+from lotocar.bookings.models import Booking, BookingStatus
 from lotocar.core.places import km_between
 from lotocar.drivers.models import Driver
 from lotocar.extensions import db
 from lotocar.passengers.models import Passenger
 from tests.browser_support import DESKTOP, PHONE, assert_axe_clean, shot
-from tests.factories import commune, luzech_cahors, passenger, trip_request
+from tests.factories import MONDAY, commune, luzech_cahors, passenger, trip_request
 
 
 def test_records_pages_and_pickup_map(live_server, browser, make_driver):
@@ -110,4 +112,44 @@ def test_driver_says_what_he_accepts(live_server, browser, make_driver, sms):
     page.wait_for_url(re.compile(r"/mes-trajets/$"))
     db.session.expire_all()
     assert db.session.get(Driver, jean.driver.id).accept_codes == {"wheelchair", "front_seat"}
+    context.close()
+
+
+def test_driver_gives_up_a_passenger_only_from_the_confirmation_page(live_server, browser, make_driver, sms):
+    """"Je ne peux plus" on his phone: a page says who is let down and when; "Non" changes
+    nothing, "Oui, je ne peux plus" cancels (no browser dialog to rely on)."""
+    jean = make_driver("Jean", "Delmas")
+    offer = luzech_cahors(jean)
+    booking = bookings.propose(bookings.Proposal(trip_request(passenger("+33698765432")).id, offer.id, MONDAY), None)
+    bookings.transition(booking.id, "accept", jean.id, "Accepté par le conducteur (test)")
+    db.session.commit()
+    context = browser.new_context(viewport=PHONE, locale="fr-FR", timezone_id="Europe/Paris")
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(live_server + "/connexion")
+    page.fill("#phone", "06 12 34 00 01")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/connexion/code"))
+    page.fill("#code", re.search(r"\b(\d{6})\b", sms.last_to(jean.phone).body).group(1))
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/mes-trajets/$"))
+    page.click(f"[data-booking='{booking.id}'] a:has-text('Je ne peux plus')")
+    page.wait_for_url(re.compile(rf"/reservations/{booking.id}/cancel$"))
+    assert page.is_visible("h1:has-text('Vous ne pouvez plus prendre Odette ?')")
+    assert "lundi 7 décembre" in page.inner_text("#withdraw-ride")
+    assert_axe_clean(page, "driver-withdraw-phone")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(page, "people-driver-withdraw-phone")
+    page.click("#confirm-back")  # "Non, je prends toujours Odette"
+    page.wait_for_url(re.compile(r"/mes-trajets/$"))
+    db.session.expire_all()
+    assert db.session.get(Booking, booking.id).status == BookingStatus.ACCEPTED_BY_DRIVER
+    page.click(f"[data-booking='{booking.id}'] a:has-text('Je ne peux plus')")
+    page.click("#confirm-yes")
+    page.wait_for_url(re.compile(r"/mes-trajets/$"))
+    assert "l'équipe prévient le passager" in page.inner_text("main")
+    db.session.expire_all()
+    assert db.session.get(Booking, booking.id).status == BookingStatus.CANCELLED_BY_DRIVER
+    assert dialogs == []
     context.close()

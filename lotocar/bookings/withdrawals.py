@@ -46,15 +46,25 @@ def recent(user_id: int, now: datetime | None = None) -> list[Withdrawal]:
             for e in entries]
 
 
+def refusal(booking: Booking, user_id: int) -> str | None:
+    """Why the site will not take this driver's withdrawal (French, for him), or None.
+    Reads only: the confirmation page says it before he confirms."""
+    if booking.status not in CONTACT_SHOWN:
+        return None
+    limit = int(current_app.config.get("DRIVER_WITHDRAW_MAX_30D", 3))
+    if len(recent(user_id)) >= limit:
+        return ("Vous vous êtes déjà retiré·e de plusieurs trajets acceptés ce mois-ci : pour annuler "
+                f"celui-ci, appelez l'équipe au {current_app.config.get('OPERATOR_PHONE', '')}.")
+    return None
+
+
 def before_driver_withdraws(booking: Booking, user_id: int) -> None:
     """Call before a driver's own cancellation: records it when the phone was already shown,
     or refuses it past the limit."""
+    why = refusal(booking, user_id)
+    if why is not None:
+        raise WithdrawalRefused(why)
     if booking.status not in CONTACT_SHOWN:
         return
-    limit = int(current_app.config.get("DRIVER_WITHDRAW_MAX_30D", 3))
-    if len(recent(user_id)) >= limit:
-        raise WithdrawalRefused(
-            "Vous vous êtes déjà retiré·e de plusieurs trajets acceptés ce mois-ci : pour annuler "
-            f"celui-ci, appelez l'équipe au {current_app.config.get('OPERATOR_PHONE', '')}.")
     audit.record(user_id, "user", user_id, ACTION,
                  {"booking_id": booking.id, "status": booking.status.value})

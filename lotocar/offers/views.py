@@ -170,36 +170,67 @@ def trip_action_page(offer, action: str, day, back: str, change, *, by_operator:
     return redirect(back)
 
 
-DRIVER_ACTIONS = {"accept": "accept", "decline": "decline", "cancel": "cancel_by_driver"}
+DRIVER_ACTIONS = {"accept": "accept", "decline": "decline"}
 
 
-@bp.post("/reservations/<int:booking_id>/<any(accept, decline, cancel):action>")
+def _own_booking(booking_id: int) -> Booking:
+    booking = db.session.get(Booking, booking_id)
+    if booking is None or booking.offer.driver_id != current_driver().id:
+        abort(404)
+    return booking
+
+
+@bp.post("/reservations/<int:booking_id>/<any(accept, decline):action>")
 @roles_required(Role.DRIVER)
 def answer(booking_id: int, action: str):
-    """The driver answers a proposal (or withdraws) from their own page."""
-    driver = current_driver()
-    booking = db.session.get(Booking, booking_id)
-    if booking is None or booking.offer.driver_id != driver.id:
-        abort(404)
+    """The driver answers a proposal from their own page."""
+    booking = _own_booking(booking_id)
     if not StatusForm().validate_on_submit():
         abort(400)
     try:
-        def act() -> None:
-            if action == "cancel":
-                withdrawals.before_driver_withdraws(booking, current_user.id)
-            bookings.transition(booking.id, DRIVER_ACTIONS[action], current_user.id,
-                                {"accept": "Accepté par le conducteur (site)",
-                                 "decline": "Refusé par le conducteur (site)",
-                                 "cancel": "Annulé par le conducteur (site)"}[action])
+        tx.atomic(lambda: bookings.transition(booking.id, DRIVER_ACTIONS[action], current_user.id,
+                                              {"accept": "Accepté par le conducteur (site)",
+                                               "decline": "Refusé par le conducteur (site)"}[action]))
+    except bookings.BookingError as exc:
+        flash(str(exc), "error")
+    else:
+        flash({"accept": "Merci ! L'équipe confirme au passager et vous tient informé·e.",
+               "decline": "C'est noté : l'équipe cherche un autre conducteur."}[action], "success")
+    return redirect(url_for("offers.my_trips"))
 
+
+@bp.route("/reservations/<int:booking_id>/cancel", methods=["GET", "POST"])
+@roles_required(Role.DRIVER)
+def withdraw(booking_id: int):
+    """"Je ne peux plus": the driver gives up a passenger he took. A page first says who is
+    let down, when and what happens next (or that he must phone the team past the limit of
+    withdrawals); only its POST with `confirm` cancels — a stray tap, or a phone without
+    JavaScript, never lets a passenger down by itself."""
+    booking = _own_booking(booking_id)
+    form = StatusForm()
+    back = url_for("offers.my_trips")
+    if request.method == "POST" and not form.validate_on_submit():
+        abort(400)
+    if "cancel_by_driver" not in bookings.allowed_actions(booking):
+        flash("Cette réservation n'est plus en cours : il n'y a rien à annuler.", "error")
+        return redirect(back)
+    if not (request.method == "POST" and request.form.get("confirm") == "1"):
+        return render_template("offers/withdraw.html", booking=booking, req=booking.request,
+                               refused=withdrawals.refusal(booking, current_user.id),
+                               status_form=form, back_url=back,
+                               contact_shown=bookings.driver_may_see_contact(booking))
+
+    def act() -> None:
+        withdrawals.before_driver_withdraws(booking, current_user.id)
+        bookings.transition(booking.id, "cancel_by_driver", current_user.id, "Annulé par le conducteur (site)")
+
+    try:
         tx.atomic(act)
     except (bookings.BookingError, withdrawals.WithdrawalRefused) as exc:
         flash(str(exc), "error")
     else:
-        flash({"accept": "Merci ! L'équipe confirme au passager et vous tient informé·e.",
-               "decline": "C'est noté : l'équipe cherche un autre conducteur.",
-               "cancel": "C'est noté : l'équipe prévient le passager."}[action], "success")
-    return redirect(url_for("offers.my_trips"))
+        flash("C'est noté : l'équipe prévient le passager et cherche une autre solution.", "success")
+    return redirect(back)
 
 
 @bp.route("/ce-que-j-accepte", methods=["GET", "POST"])
