@@ -224,9 +224,10 @@ def test_request_windows_are_absolute() -> None:
 
 
 @pytest.mark.parametrize("tz", ["Europe/Paris", "America/St_Johns", "Asia/Kathmandu"])
-def test_hhmm_rounds_to_the_minute_in_local_time_across_both_dst_nights(tz: str) -> None:
-    """``hhmm`` is memoised by whole minute: every few seconds of the 2026 DST nights (and of
-    zones with half- or quarter-hour offsets) reads the local wall clock it would read directly."""
+def test_hhmm_rounds_to_the_minute_in_local_time_across_european_and_american_dst_nights(tz: str) -> None:
+    """``hhmm`` is memoised by whole minute: every few seconds of the 2026 DST nights of Europe
+    and North America (and of zones with half- or quarter-hour offsets) reads the local wall
+    clock it would read directly."""
     z = ZoneInfo(tz)
     for night in (datetime(2026, 3, 29, 0, 0, tzinfo=timezone.utc), datetime(2026, 10, 25, 0, 0, tzinfo=timezone.utc),
                   datetime(2026, 3, 8, 4, 0, tzinfo=timezone.utc), datetime(2026, 11, 1, 3, 0, tzinfo=timezone.utc)):
